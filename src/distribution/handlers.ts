@@ -1,0 +1,281 @@
+// /v2 HTTP handlers: parse the request, call one RegistryService method, set headers.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { OciError } from '../errors/oci-errors.ts';
+import { parseDigest } from '../oci/digest.ts';
+import { MT } from '../oci/media-types.ts';
+import { assertName } from '../oci/names.ts';
+import type { ContentRange, RegistryService } from './registry-service.ts';
+
+export interface V2Request {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  name: string;
+  query: URLSearchParams;
+}
+
+const MAX_PAGE = 10_000;
+
+function contentLength(req: IncomingMessage): number | undefined {
+  const v = req.headers['content-length'];
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new OciError('SIZE_INVALID', 'invalid Content-Length');
+  return Number(v);
+}
+
+/** `Content-Range: <start>-<end>` (distribution's form; a `bytes ` prefix is tolerated). */
+function parseContentRange(v: string | undefined): ContentRange | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(v.trim());
+  if (!m) throw new OciError('RANGE_INVALID', `invalid Content-Range ${JSON.stringify(v)}`, { status: 416 });
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  if (end < start) throw new OciError('RANGE_INVALID', `invalid Content-Range ${JSON.stringify(v)}`, { status: 416 });
+  return { start, end };
+}
+
+/** `Range: bytes=a-b` / `bytes=a-` / `bytes=-n` against a size; null when absent. */
+function parseRange(v: string | undefined, size: number): { start: number; end: number } | null {
+  if (!v) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(v.trim());
+  if (!m || (m[1] === '' && m[2] === '')) {
+    // Multiple ranges and other units are not supported: serve the whole blob (RFC 9110 allows ignoring Range).
+    return null;
+  }
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const n = Number(m[2]);
+    start = Math.max(0, size - n);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || end < start) {
+    throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { status: 416, headers: { 'Content-Range': `bytes */${size}` } });
+  }
+  return { start, end };
+}
+
+function pageSize(q: URLSearchParams): number | undefined {
+  const n = q.get('n');
+  if (n === null) return undefined;
+  if (!/^\d+$/.test(n)) throw new OciError('PAGINATION_NUMBER_INVALID', 'n must be a non-negative integer', { detail: { n } });
+  return Math.min(Number(n), MAX_PAGE);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const data = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': data.length, ...headers });
+  res.end(data);
+}
+
+function empty(res: ServerResponse, status: number, headers: Record<string, string | number>): void {
+  res.writeHead(status, { 'Content-Length': 0, ...headers });
+  res.end();
+}
+
+const uploadUrl = (name: string, id: string) => `/v2/${name}/blobs/uploads/${id}`;
+const rangeHeader = (size: number) => `0-${Math.max(0, size - 1)}`;
+
+async function drain(req: IncomingMessage): Promise<void> {
+  for await (const _ of req) {
+    /* discard */
+  }
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const cl = contentLength(req);
+  if (cl !== undefined && cl > limit) {
+    req.resume();
+    throw new OciError('SIZE_INVALID', `manifest exceeds ${limit} bytes`, { status: 413 });
+  }
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > limit) {
+      req.resume();
+      throw new OciError('SIZE_INVALID', `manifest exceeds ${limit} bytes`, { status: 413 });
+    }
+    parts.push(c as Buffer);
+  }
+  if (cl !== undefined && n !== cl) throw new OciError('SIZE_INVALID', `received ${n} bytes, Content-Length was ${cl}`);
+  return Buffer.concat(parts);
+}
+
+export class DistributionHandlers {
+  constructor(private readonly svc: RegistryService) {}
+
+  // ---- blobs ----
+
+  async blob(r: V2Request, digest: string): Promise<void> {
+    const { res, req, name } = r;
+    if (r.method === 'DELETE') {
+      await this.svc.deleteBlob(name, digest);
+      return empty(res, 202, { 'Docker-Content-Digest': digest });
+    }
+    const b = await this.svc.statBlob(name, digest);
+    const range = parseRange(req.headers.range, b.size);
+    const headers: Record<string, string | number> = {
+      'Docker-Content-Digest': b.digest,
+      'Content-Type': 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+      ETag: `"${b.digest}"`,
+      'Cache-Control': 'max-age=31536000',
+    };
+    if (r.method === 'HEAD') {
+      res.writeHead(200, { ...headers, 'Content-Length': b.size });
+      return void res.end();
+    }
+    if (req.headers['if-none-match'] === `"${b.digest}"`) {
+      res.writeHead(304, headers);
+      return void res.end();
+    }
+    if (b.size === 0) {
+      res.writeHead(200, { ...headers, 'Content-Length': 0 });
+      return void res.end();
+    }
+    const stream = await this.svc.openBlob(name, b.digest, range ?? undefined);
+    if (range) {
+      res.writeHead(206, { ...headers, 'Content-Length': range.end - range.start + 1, 'Content-Range': `bytes ${range.start}-${range.end}/${b.size}` });
+    } else {
+      res.writeHead(200, { ...headers, 'Content-Length': b.size });
+    }
+    await pipeline(stream, res).catch((e) => {
+      // The client went away mid-download; nothing to answer.
+      if ((e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
+    });
+  }
+
+  // ---- uploads ----
+
+  async startUpload(r: V2Request): Promise<void> {
+    const { req, res, name, query } = r;
+    const mount = query.get('mount');
+    if (mount !== null) {
+      parseDigest(mount);
+      const from = query.get('from') ?? undefined;
+      if (from !== undefined) assertName(from);
+      if (await this.svc.mountBlob(name, mount, from)) {
+        await drain(req);
+        return empty(res, 201, { Location: `/v2/${name}/blobs/${mount}`, 'Docker-Content-Digest': mount });
+      }
+    }
+    const digest = query.get('digest');
+    if (digest !== null && mount === null) {
+      parseDigest(digest);
+      const d = await this.svc.monolithicUpload(name, digest, { stream: req, contentLength: contentLength(req) });
+      return empty(res, 201, { Location: `/v2/${name}/blobs/${d}`, 'Docker-Content-Digest': d });
+    }
+    await drain(req);
+    const id = await this.svc.startUpload(name);
+    return empty(res, 202, { Location: uploadUrl(name, id), Range: '0-0', 'Docker-Upload-UUID': id });
+  }
+
+  async upload(r: V2Request, id: string): Promise<void> {
+    const { req, res, name, query } = r;
+    switch (r.method) {
+      case 'GET': {
+        const size = await this.svc.uploadOffset(name, id);
+        return empty(res, 204, { Location: uploadUrl(name, id), Range: rangeHeader(size), 'Docker-Upload-UUID': id });
+      }
+      case 'PATCH': {
+        const range = parseContentRange(req.headers['content-range']);
+        const size = await this.svc.appendUpload(name, id, { stream: req, contentLength: contentLength(req) }, range);
+        return empty(res, 202, { Location: uploadUrl(name, id), Range: rangeHeader(size), 'Docker-Upload-UUID': id });
+      }
+      case 'PUT': {
+        const digest = query.get('digest');
+        if (digest === null) throw new OciError('DIGEST_INVALID', 'digest query parameter is required');
+        parseDigest(digest);
+        const range = parseContentRange(req.headers['content-range']);
+        const cl = contentLength(req);
+        const d = await this.svc.finishUpload(name, id, digest, cl === 0 ? null : { stream: req, contentLength: cl }, range);
+        if (cl === 0) await drain(req);
+        return empty(res, 201, { Location: `/v2/${name}/blobs/${d}`, 'Docker-Content-Digest': d });
+      }
+      case 'DELETE': {
+        await this.svc.cancelUpload(name, id);
+        return empty(res, 204, {});
+      }
+    }
+  }
+
+  // ---- manifests ----
+
+  async manifest(r: V2Request, reference: string): Promise<void> {
+    const { req, res, name } = r;
+    switch (r.method) {
+      case 'GET':
+      case 'HEAD': {
+        const m = await this.svc.getManifest(name, reference);
+        const headers: Record<string, string | number> = {
+          'Content-Type': m.mediaType,
+          'Content-Length': m.size,
+          'Docker-Content-Digest': m.digest,
+          ETag: `"${m.digest}"`,
+        };
+        if (r.method === 'HEAD') {
+          res.writeHead(200, headers);
+          return void res.end();
+        }
+        res.writeHead(200, headers);
+        return void res.end(m.content);
+      }
+      case 'PUT': {
+        const body = await readBody(req, 4 * 1024 * 1024);
+        const { digest, subject } = await this.svc.putManifest(name, reference, body, req.headers['content-type']);
+        const headers: Record<string, string> = { Location: `/v2/${name}/manifests/${digest}`, 'Docker-Content-Digest': digest };
+        if (subject) headers['OCI-Subject'] = subject;
+        return empty(res, 201, headers);
+      }
+      case 'DELETE': {
+        await this.svc.deleteManifest(name, reference);
+        return empty(res, 202, {});
+      }
+    }
+  }
+
+  // ---- listings ----
+
+  async tags(r: V2Request): Promise<void> {
+    const { res, name, query } = r;
+    const n = pageSize(query);
+    const last = query.get('last') ?? undefined;
+    const limit = n ?? MAX_PAGE;
+    const tags = limit === 0 ? [] : await this.svc.listTags(name, limit + 1, last);
+    const page = tags.slice(0, limit);
+    const headers: Record<string, string> = {};
+    if (n !== undefined && tags.length > limit) {
+      headers.Link = `</v2/${name}/tags/list?n=${n}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
+    }
+    if (limit === 0) await this.svc.listTags(name, 1); // still 404 for an unknown repository
+    sendJson(res, 200, { name, tags: page }, headers);
+  }
+
+  async referrers(r: V2Request, digest: string): Promise<void> {
+    const { res, name, query } = r;
+    const artifactType = query.get('artifactType') ?? undefined;
+    const manifests = await this.svc.listReferrers(name, digest, artifactType);
+    const headers: Record<string, string> = { 'Content-Type': MT.OCI_INDEX };
+    if (artifactType !== undefined) headers['OCI-Filters-Applied'] = 'artifactType';
+    sendJson(res, 200, { schemaVersion: 2, mediaType: MT.OCI_INDEX, manifests }, headers);
+  }
+
+  async catalog(r: V2Request): Promise<void> {
+    const { res, query } = r;
+    const n = pageSize(query);
+    const last = query.get('last') ?? undefined;
+    const limit = n ?? MAX_PAGE;
+    const repos = limit === 0 ? [] : await this.svc.catalog(limit + 1, last);
+    const page = repos.slice(0, limit);
+    const headers: Record<string, string> = {};
+    if (n !== undefined && repos.length > limit) {
+      headers.Link = `</v2/_catalog?n=${n}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
+    }
+    sendJson(res, 200, { repositories: page }, headers);
+  }
+}

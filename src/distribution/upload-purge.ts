@@ -1,0 +1,18 @@
+// Removes upload sessions untouched for longer than maxAgeMs (and their data).
+import type { Logger } from '../logger.ts';
+import type { MetadataStore } from '../metadata/store.ts';
+import type { BlobDriver } from '../storage/driver.ts';
+import { pathFor } from '../storage/paths.ts';
+
+export async function purgeUploads(store: MetadataStore, driver: BlobDriver, maxAgeMs: number, logger: Logger): Promise<number> {
+  const cutoff = Date.now() - maxAgeMs;
+  let n = 0;
+  for (const u of await store.listUploads()) {
+    if (u.updatedAt >= cutoff) continue;
+    await store.deleteUpload(u.id);
+    await driver.delete(pathFor({ kind: 'uploadDir', id: u.id }));
+    n++;
+  }
+  if (n) logger.info('purged abandoned uploads', { count: n });
+  return n;
+}

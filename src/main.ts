@@ -1,0 +1,56 @@
+// Composition root: the only place that constructs concrete classes.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { buildApp, type App } from './app.ts';
+import { parseAddr, type Config } from './config/config.ts';
+import { RegistryService } from './distribution/registry-service.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { openMetadata } from './metadata/open.ts';
+import type { MetadataStore } from './metadata/store.ts';
+import { FsBlobDriver } from './storage/fs-driver.ts';
+import { purgeUploads } from './distribution/upload-purge.ts';
+
+export interface Wharf {
+  app: App;
+  store: MetadataStore;
+  logger: Logger;
+  listen(): Promise<{ host: string; port: number }>;
+  close(): Promise<void>;
+}
+
+export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg.logLevel)): Promise<Wharf> {
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const driver = new FsBlobDriver(path.join(cfg.dataDir, 'storage'));
+  const store = await openMetadata(cfg.databaseUrl, { sqliteSynchronous: cfg.sqliteSynchronous });
+  const registry = new RegistryService({ store, driver });
+  const app = buildApp({ registry, logger });
+  const purgeTimer = setInterval(() => {
+    purgeUploads(store, driver, cfg.uploadPurgeAfterHours * 3600_000, logger).catch((e) => logger.warn('upload purge failed', { error: String(e) }));
+  }, 3600_000);
+  purgeTimer.unref();
+  // Leftovers of writes interrupted by a crash (monolithic temp files) are never visible; remove them.
+  await driver.delete('tmp');
+  return {
+    app,
+    store,
+    logger,
+    async listen() {
+      const { host, port } = parseAddr(cfg.addr);
+      await new Promise<void>((resolve, reject) => {
+        app.server.once('error', reject);
+        app.server.listen(port, host, () => resolve());
+      });
+      const a = app.server.address();
+      return { host, port: typeof a === 'object' && a ? a.port : port };
+    },
+    async close() {
+      clearInterval(purgeTimer);
+      await new Promise<void>((r) => {
+        app.server.close(() => r());
+        app.server.closeIdleConnections();
+        setTimeout(() => app.server.closeAllConnections(), 5000).unref();
+      });
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,53 @@
+// Opening the metadata database from a URL: `sqlite:<path>` (default, embedded) or
+// `postgres://user@host:port/db` (scale-out). Optional `?schema=` on postgres selects a schema.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+import { MetadataStore } from './store.ts';
+
+// int8 columns (sizes, times) come back as numbers; all values we store fit in 2^53.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export interface OpenOptions {
+  /** sqlite `synchronous` pragma: FULL (default) survives power loss, NORMAL survives process crashes */
+  sqliteSynchronous?: 'FULL' | 'NORMAL';
+  poolSize?: number;
+}
+
+export async function openMetadata(url: string, opts: OpenOptions = {}): Promise<MetadataStore> {
+  if (url.startsWith('sqlite:')) {
+    const file = url.slice('sqlite:'.length).replace(/^\/\//, '');
+    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const sqlite = new BetterSqlite3(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma(`synchronous = ${opts.sqliteSynchronous ?? 'FULL'}`);
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 10000');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const store = new MetadataStore({ dialect: 'sqlite', db });
+    await store.migrate();
+    return store;
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    const u = new URL(url);
+    const schema = u.searchParams.get('schema');
+    u.searchParams.delete('schema');
+    const pool = new pg.Pool({
+      connectionString: u.toString(),
+      max: opts.poolSize ?? 10,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    if (schema) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid postgres schema name ${schema}`);
+      await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    }
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const store = new MetadataStore({ dialect: 'postgres', db });
+    await store.migrate();
+    return store;
+  }
+  throw new Error(`unsupported database URL ${url} (use sqlite:<path> or postgres://…)`);
+}

@@ -1,0 +1,368 @@
+// MetadataStore: repositories, blob records and links, manifests with their references, tags,
+// upload sessions. One implementation over Kysely for SQLite and PostgreSQL; every multi-row
+// change runs in one transaction.
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import type { Database } from './schema.ts';
+import { migrationProvider, type Dialect } from './migrations.ts';
+
+export interface RepositoryRow {
+  id: number;
+  name: string;
+}
+
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  content: Buffer;
+  subjectDigest: string | null;
+  artifactType: string | null;
+}
+
+export interface ManifestRef {
+  digest: string;
+  kind: 'config' | 'layer' | 'manifest' | 'subject';
+  size: number;
+}
+
+export interface PutManifestInput {
+  repositoryId: number;
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  subjectDigest: string | null;
+  annotations: Record<string, string> | null;
+  content: Buffer;
+  refs: ManifestRef[];
+  tag?: string;
+}
+
+export interface Referrer {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export class MissingReferencesError extends Error {
+  constructor(readonly missing: ManifestRef[]) {
+    super(`manifest references unknown content: ${missing.map((m) => m.digest).join(', ')}`);
+  }
+}
+
+const now = () => Date.now();
+
+export interface MetadataStoreOptions {
+  dialect: Dialect;
+  db: Kysely<Database>;
+  close?: () => Promise<void>;
+}
+
+export class MetadataStore {
+  readonly dialect: Dialect;
+  readonly db: Kysely<Database>;
+  private readonly closeFn?: () => Promise<void>;
+
+  constructor(opts: MetadataStoreOptions) {
+    this.dialect = opts.dialect;
+    this.db = opts.db;
+    this.closeFn = opts.close;
+  }
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect), migrationTableName: 'wharf_migrations', migrationLockTableName: 'wharf_migrations_lock' });
+    const { error, results } = await migrator.migrateToLatest();
+    const failed = results?.find((r) => r.status === 'Error');
+    if (error || failed) throw new Error(`database migration failed${failed ? ` at ${failed.migrationName}` : ''}: ${(error as Error)?.message ?? error}`);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+    await this.closeFn?.();
+  }
+
+  // ---- repositories ----
+
+  async getRepository(name: string): Promise<RepositoryRow | null> {
+    const r = await this.db.selectFrom('repositories').select(['id', 'name']).where('name', '=', name).executeTakeFirst();
+    return r ? { id: Number(r.id), name: r.name } : null;
+  }
+
+  async ensureRepository(name: string, trx: Kysely<Database> = this.db): Promise<RepositoryRow> {
+    const existing = await trx.selectFrom('repositories').select(['id', 'name']).where('name', '=', name).executeTakeFirst();
+    if (existing) return { id: Number(existing.id), name: existing.name };
+    await trx.insertInto('repositories').values({ name, created_at: now() }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    const r = await trx.selectFrom('repositories').select(['id', 'name']).where('name', '=', name).executeTakeFirstOrThrow();
+    return { id: Number(r.id), name: r.name };
+  }
+
+  /** Repositories that hold content (a link or a manifest), sorted, after `last`, at most n. */
+  async listRepositories(n: number, last?: string): Promise<string[]> {
+    let q = this.db
+      .selectFrom('repositories as r')
+      .select('r.name')
+      .where((eb) =>
+        eb.or([
+          eb.exists(eb.selectFrom('manifests as m').select('m.digest').whereRef('m.repository_id', '=', 'r.id')),
+          eb.exists(eb.selectFrom('repository_blobs as b').select('b.digest').whereRef('b.repository_id', '=', 'r.id')),
+        ]),
+      )
+      .orderBy('r.name')
+      .limit(n);
+    if (last !== undefined) q = q.where('r.name', '>', last);
+    return (await q.execute()).map((r) => r.name);
+  }
+
+  // ---- blobs and links ----
+
+  async getBlob(digest: string): Promise<{ size: number } | null> {
+    const r = await this.db.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
+    return r ? { size: Number(r.size) } : null;
+  }
+
+  /** The blob as the repository sees it: only through its link. */
+  async getLinkedBlob(repository: string, digest: string): Promise<{ size: number } | null> {
+    const r = await this.db
+      .selectFrom('repository_blobs as l')
+      .innerJoin('repositories as r', 'r.id', 'l.repository_id')
+      .innerJoin('blobs as b', 'b.digest', 'l.digest')
+      .select('b.size')
+      .where('r.name', '=', repository)
+      .where('l.digest', '=', digest)
+      .executeTakeFirst();
+    return r ? { size: Number(r.size) } : null;
+  }
+
+  /** Record a verified blob (idempotent) and link it into a repository, in one transaction. */
+  async commitBlob(repositoryId: number, digest: string, size: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const t = now();
+      await trx.insertInto('blobs').values({ digest, size, created_at: t }).onConflict((oc) => oc.column('digest').doNothing()).execute();
+      await trx
+        .insertInto('repository_blobs')
+        .values({ repository_id: repositoryId, digest, created_at: t })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+    });
+  }
+
+  /** Link an already stored blob into a repository; false if the blob is not stored. */
+  async linkBlob(repositoryId: number, digest: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const b = await trx.selectFrom('blobs').select('digest').where('digest', '=', digest).executeTakeFirst();
+      if (!b) return false;
+      await trx
+        .insertInto('repository_blobs')
+        .values({ repository_id: repositoryId, digest, created_at: now() })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+      return true;
+    });
+  }
+
+  async unlinkBlob(repositoryId: number, digest: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // ---- upload sessions ----
+
+  async createUpload(id: string, repositoryId: number): Promise<void> {
+    const t = now();
+    await this.db.insertInto('uploads').values({ id, repository_id: repositoryId, created_at: t, updated_at: t }).execute();
+  }
+
+  async getUpload(id: string): Promise<{ id: string; repository: string; repositoryId: number; createdAt: number } | null> {
+    const r = await this.db
+      .selectFrom('uploads as u')
+      .innerJoin('repositories as r', 'r.id', 'u.repository_id')
+      .select(['u.id', 'r.name', 'u.repository_id', 'u.created_at'])
+      .where('u.id', '=', id)
+      .executeTakeFirst();
+    return r ? { id: r.id, repository: r.name, repositoryId: Number(r.repository_id), createdAt: Number(r.created_at) } : null;
+  }
+
+  async touchUpload(id: string): Promise<void> {
+    await this.db.updateTable('uploads').set({ updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async listUploads(): Promise<{ id: string; updatedAt: number }[]> {
+    return (await this.db.selectFrom('uploads').select(['id', 'updated_at']).execute()).map((r) => ({ id: r.id, updatedAt: Number(r.updated_at) }));
+  }
+
+  // ---- manifests and tags ----
+
+  /**
+   * Store a manifest, its references and (optionally) a tag in one transaction. Every config,
+   * layer and child manifest must already be in the repository, checked inside the transaction;
+   * otherwise MissingReferencesError and nothing changes.
+   */
+  async putManifest(m: PutManifestInput): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const blobDigests = [...new Set(m.refs.filter((r) => r.kind === 'config' || r.kind === 'layer').map((r) => r.digest))];
+      const childDigests = [...new Set(m.refs.filter((r) => r.kind === 'manifest').map((r) => r.digest))];
+      const haveBlobs = new Set<string>();
+      for (const chunk of chunks(blobDigests, 500)) {
+        const rows = await trx
+          .selectFrom('repository_blobs')
+          .select('digest')
+          .where('repository_id', '=', m.repositoryId)
+          .where('digest', 'in', chunk)
+          .execute();
+        for (const r of rows) haveBlobs.add(r.digest);
+      }
+      const haveManifests = new Set<string>();
+      for (const chunk of chunks(childDigests, 500)) {
+        const rows = await trx
+          .selectFrom('manifests')
+          .select('digest')
+          .where('repository_id', '=', m.repositoryId)
+          .where('digest', 'in', chunk)
+          .execute();
+        for (const r of rows) haveManifests.add(r.digest);
+      }
+      const missing = m.refs.filter(
+        (r) => ((r.kind === 'config' || r.kind === 'layer') && !haveBlobs.has(r.digest)) || (r.kind === 'manifest' && !haveManifests.has(r.digest)),
+      );
+      if (missing.length) throw new MissingReferencesError(missing);
+      const t = now();
+      await trx
+        .insertInto('manifests')
+        .values({
+          repository_id: m.repositoryId,
+          digest: m.digest,
+          media_type: m.mediaType,
+          artifact_type: m.artifactType,
+          subject_digest: m.subjectDigest,
+          annotations: m.annotations ? JSON.stringify(m.annotations) : null,
+          size: m.content.length,
+          content: m.content,
+          created_at: t,
+        })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+      const seen = new Set<string>();
+      const refs = m.refs.filter((r) => {
+        const k = `${r.kind}|${r.digest}`;
+        if (seen.has(k)) return false;
+        seen.add(k);
+        return true;
+      });
+      for (const chunk of chunks(refs, 200)) {
+        await trx
+          .insertInto('manifest_references')
+          .values(chunk.map((r) => ({ repository_id: m.repositoryId, manifest_digest: m.digest, ref_digest: r.digest, ref_kind: r.kind, ref_size: r.size })))
+          .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'ref_digest', 'ref_kind']).doNothing())
+          .execute();
+      }
+      if (m.tag !== undefined) {
+        await trx
+          .insertInto('tags')
+          .values({ repository_id: m.repositoryId, name: m.tag, manifest_digest: m.digest, created_at: t, updated_at: t })
+          .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: m.digest, updated_at: t }))
+          .execute();
+      }
+    });
+  }
+
+  async getManifestByDigest(repository: string, digest: string): Promise<ManifestRecord | null> {
+    const r = await this.db
+      .selectFrom('manifests as m')
+      .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+      .select(['m.digest', 'm.media_type', 'm.size', 'm.content', 'm.subject_digest', 'm.artifact_type'])
+      .where('r.name', '=', repository)
+      .where('m.digest', '=', digest)
+      .executeTakeFirst();
+    return r ? toManifest(r) : null;
+  }
+
+  async getManifestByTag(repository: string, tag: string): Promise<ManifestRecord | null> {
+    const r = await this.db
+      .selectFrom('tags as t')
+      .innerJoin('repositories as r', 'r.id', 't.repository_id')
+      .innerJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.manifest_digest'))
+      .select(['m.digest', 'm.media_type', 'm.size', 'm.content', 'm.subject_digest', 'm.artifact_type'])
+      .where('r.name', '=', repository)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return r ? toManifest(r) : null;
+  }
+
+  /** Delete a manifest (and the tags that point at it); false if it was not there. */
+  async deleteManifest(repositoryId: number, digest: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
+      await trx.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
+      const r = await trx.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
+  }
+
+  async deleteTag(repositoryId: number, tag: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async listTags(repositoryId: number, n: number, last?: string): Promise<string[]> {
+    let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy('name').limit(n);
+    if (last !== undefined) q = q.where('name', '>', last);
+    return (await q.execute()).map((r) => r.name);
+  }
+
+  async listReferrers(repositoryId: number, subject: string, artifactType?: string): Promise<Referrer[]> {
+    let q = this.db
+      .selectFrom('manifests')
+      .select(['digest', 'media_type', 'size', 'artifact_type', 'annotations'])
+      .where('repository_id', '=', repositoryId)
+      .where('subject_digest', '=', subject)
+      .orderBy('created_at')
+      .orderBy('digest');
+    if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
+    return (await q.execute()).map((r) => {
+      const d: Referrer = { mediaType: r.media_type, digest: r.digest, size: Number(r.size) };
+      if (r.artifact_type) d.artifactType = r.artifact_type;
+      if (r.annotations) d.annotations = JSON.parse(r.annotations);
+      return d;
+    });
+  }
+
+  /** All references of a manifest (for tests, GC and scanning). */
+  async manifestReferences(repositoryId: number, digest: string): Promise<ManifestRef[]> {
+    const rows = await this.db
+      .selectFrom('manifest_references')
+      .select(['ref_digest', 'ref_kind', 'ref_size'])
+      .where('repository_id', '=', repositoryId)
+      .where('manifest_digest', '=', digest)
+      .orderBy('ref_kind')
+      .orderBy('ref_digest')
+      .execute();
+    return rows.map((r) => ({ digest: r.ref_digest, kind: r.ref_kind as ManifestRef['kind'], size: Number(r.ref_size) }));
+  }
+
+  async transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(fn);
+  }
+}
+
+function toManifest(r: { digest: string; media_type: string; size: number; content: Buffer; subject_digest: string | null; artifact_type: string | null }): ManifestRecord {
+  return {
+    digest: r.digest,
+    mediaType: r.media_type,
+    size: Number(r.size),
+    content: Buffer.isBuffer(r.content) ? r.content : Buffer.from(r.content as Uint8Array),
+    subjectDigest: r.subject_digest,
+    artifactType: r.artifact_type,
+  };
+}
+
+function* chunks<T>(a: T[], n: number): Generator<T[]> {
+  for (let i = 0; i < a.length; i += n) yield a.slice(i, i + n);
+}
+
+export { sql };

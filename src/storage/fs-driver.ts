@@ -1,0 +1,261 @@
+// Filesystem BlobDriver. Durable writes: data is fsync'd before commit returns, putContent and
+// move are renames (atomic on one filesystem), and the parent directory is fsync'd after.
+import { createReadStream } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { PathNotFoundError, type BlobDriver, type ByteRange, type DriverWriter, type FileInfo } from './driver.ts';
+
+const FLUSH_BYTES = 1 << 20;
+
+function isENOENT(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let h: fsp.FileHandle | undefined;
+  try {
+    h = await fsp.open(dir, 'r');
+    await h.sync();
+  } catch {
+    /* some filesystems refuse directory fsync; the rename is still atomic */
+  } finally {
+    await h?.close();
+  }
+}
+
+class FsWriter implements DriverWriter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private inflight: Promise<unknown> | null = null;
+  private failed: unknown = null;
+  private closed = false;
+  size: number;
+
+  constructor(
+    private readonly fh: fsp.FileHandle,
+    private readonly file: string,
+    private readonly startSize: number,
+    private readonly created: boolean,
+  ) {
+    this.size = startSize;
+  }
+
+  private startFlush(): void {
+    if (this.pendingBytes === 0) return;
+    const bufs = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.inflight = this.fh.writev(bufs).then(
+      (r) => {
+        const want = bufs.reduce((n, b) => n + b.length, 0);
+        if (r.bytesWritten !== want) return this.writeRest(bufs, r.bytesWritten);
+      },
+      (e) => {
+        this.failed = e;
+      },
+    );
+  }
+
+  private async writeRest(bufs: Buffer[], done: number): Promise<void> {
+    const all = Buffer.concat(bufs).subarray(done);
+    let off = 0;
+    while (off < all.length) {
+      const { bytesWritten } = await this.fh.write(all, off);
+      off += bytesWritten;
+    }
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failed) throw this.failed;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.size += chunk.length;
+    if (this.pendingBytes >= FLUSH_BYTES) {
+      if (this.inflight) await this.inflight;
+      if (this.failed) throw this.failed;
+      this.startFlush();
+    }
+  }
+
+  private async drain(): Promise<void> {
+    if (this.inflight) await this.inflight;
+    this.startFlush();
+    if (this.inflight) await this.inflight;
+    this.inflight = null;
+    if (this.failed) throw this.failed;
+  }
+
+  async commit(): Promise<void> {
+    await this.drain();
+    await this.fh.sync();
+    await this.fh.close();
+    this.closed = true;
+  }
+
+  async cancel(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (this.inflight) await this.inflight;
+    } catch {
+      /* ignore */
+    }
+    this.pending = [];
+    try {
+      if (!this.created) await this.fh.truncate(this.startSize);
+    } finally {
+      await this.fh.close().catch(() => {});
+    }
+    if (this.created) await fsp.rm(this.file, { force: true });
+  }
+}
+
+export class FsBlobDriver implements BlobDriver {
+  readonly name = 'filesystem';
+  constructor(readonly root: string) {}
+
+  localPath(p: string): string {
+    return path.join(this.root, p);
+  }
+
+  async stat(p: string): Promise<FileInfo | null> {
+    try {
+      const s = await fsp.stat(this.localPath(p));
+      return { size: s.isDirectory() ? 0 : s.size, modTime: s.mtime };
+    } catch (e) {
+      if (isENOENT(e)) return null;
+      throw e;
+    }
+  }
+
+  async getContent(p: string): Promise<Buffer> {
+    try {
+      return await fsp.readFile(this.localPath(p));
+    } catch (e) {
+      if (isENOENT(e)) throw new PathNotFoundError(p);
+      throw e;
+    }
+  }
+
+  async putContent(p: string, data: Buffer): Promise<void> {
+    const dest = this.localPath(p);
+    const dir = path.dirname(dest);
+    await fsp.mkdir(dir, { recursive: true });
+    const tmp = path.join(dir, `.tmp-${randomUUID()}`);
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await fsp.rename(tmp, dest);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
+    await fsyncDir(dir);
+  }
+
+  async reader(p: string, range?: ByteRange): Promise<Readable> {
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(this.localPath(p), 'r');
+    } catch (e) {
+      if (isENOENT(e)) throw new PathNotFoundError(p);
+      throw e;
+    }
+    // The open handle keeps the content readable even if it is deleted meanwhile.
+    return createReadStream('', {
+      fd: fh.fd,
+      autoClose: true,
+      start: range?.start,
+      end: range?.end,
+      highWaterMark: 1 << 20,
+    }).on('close', () => {
+      fh.close().catch(() => {});
+    });
+  }
+
+  async writer(p: string, opts: { append?: boolean } = {}): Promise<DriverWriter> {
+    const file = this.localPath(p);
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    if (opts.append) {
+      let created = false;
+      let fh: fsp.FileHandle;
+      try {
+        fh = await fsp.open(file, 'r+');
+      } catch (e) {
+        if (!isENOENT(e)) throw e;
+        fh = await fsp.open(file, 'w');
+        created = true;
+      }
+      const { size } = await fh.stat();
+      // r+ writes at the current position; move it to the end by writing positionally via writev
+      // with no position (which appends after the last write). Seek by reading nothing at size.
+      const handle = new PositionedHandle(fh, size);
+      return new FsWriter(handle as unknown as fsp.FileHandle, file, size, created);
+    }
+    const fh = await fsp.open(file, 'w');
+    return new FsWriter(fh, file, 0, true);
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const src = this.localPath(from);
+    const dest = this.localPath(to);
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    try {
+      await fsp.rename(src, dest);
+    } catch (e) {
+      if (isENOENT(e)) throw new PathNotFoundError(from);
+      throw e;
+    }
+    await fsyncDir(path.dirname(dest));
+  }
+
+  async delete(p: string): Promise<void> {
+    await fsp.rm(this.localPath(p), { recursive: true, force: true });
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    try {
+      return (await fsp.readdir(this.localPath(prefix))).filter((n) => !n.startsWith('.tmp-'));
+    } catch (e) {
+      if (isENOENT(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      throw e;
+    }
+  }
+}
+
+/** A FileHandle wrapper that writes at an explicit, advancing position (for appends with r+). */
+class PositionedHandle {
+  constructor(
+    private readonly fh: fsp.FileHandle,
+    private pos: number,
+  ) {}
+  get fd() {
+    return this.fh.fd;
+  }
+  async writev(bufs: Buffer[]) {
+    const r = await this.fh.writev(bufs, this.pos);
+    this.pos += r.bytesWritten;
+    return r;
+  }
+  async write(buf: Buffer, off: number) {
+    const r = await this.fh.write(buf, off, buf.length - off, this.pos);
+    this.pos += r.bytesWritten;
+    return r;
+  }
+  sync() {
+    return this.fh.sync();
+  }
+  close() {
+    return this.fh.close();
+  }
+  truncate(n: number) {
+    return this.fh.truncate(n);
+  }
+}
