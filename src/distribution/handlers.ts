@@ -86,19 +86,31 @@ async function drain(req: IncomingMessage): Promise<void> {
   }
 }
 
+async function drainUpTo(req: IncomingMessage, max: number): Promise<void> {
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > max) return;
+  }
+}
+
+/** Bodies up to this size are read to the end before an error, so the client sees the answer. */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const cl = contentLength(req);
+  const tooLarge = () => new OciError('SIZE_INVALID', `manifest exceeds ${limit} bytes`, { status: 413 });
   if (cl !== undefined && cl > limit) {
-    req.resume();
-    throw new OciError('SIZE_INVALID', `manifest exceeds ${limit} bytes`, { status: 413 });
+    if (cl <= DRAIN_LIMIT) await drain(req);
+    throw tooLarge();
   }
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of req) {
     n += (c as Buffer).length;
     if (n > limit) {
-      req.resume();
-      throw new OciError('SIZE_INVALID', `manifest exceeds ${limit} bytes`, { status: 413 });
+      if (n <= DRAIN_LIMIT) await drainUpTo(req, DRAIN_LIMIT - n);
+      throw tooLarge();
     }
     parts.push(c as Buffer);
   }

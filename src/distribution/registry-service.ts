@@ -244,7 +244,6 @@ export class RegistryService {
   /** POST ?digest= with the whole blob as body. */
   async monolithicUpload(repo: string, digest: string, body: Body): Promise<string> {
     const d = parseDigest(digest);
-    const r = await this.store.ensureRepository(repo);
     const tmp = pathFor({ kind: 'tmp', id: randomUUID() });
     const w = await this.driver.writer(tmp);
     const h = newHash(d.algorithm);
@@ -266,6 +265,7 @@ export class RegistryService {
       throw e;
     }
     try {
+      const r = await this.store.ensureRepository(repo);
       await this.commitBlobFile(tmp, d, r.id, n);
     } catch (e) {
       await this.driver.delete(tmp);
@@ -298,10 +298,9 @@ export class RegistryService {
     }
     for (const c of m.manifests) refs.push({ digest: c.digest, kind: 'manifest', size: c.size });
     if (m.subject) refs.push({ digest: m.subject.digest, kind: 'subject', size: m.subject.size });
-    const r = await this.store.ensureRepository(repo);
     try {
       await this.store.putManifest({
-        repositoryId: r.id,
+        repository: repo,
         digest,
         mediaType: m.mediaType,
         artifactType: m.artifactType,

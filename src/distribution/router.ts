@@ -38,10 +38,24 @@ const METHODS: Record<Route['kind'], string[]> = {
   referrers: ['GET'],
 };
 
+/** References, digests and upload ids may arrive percent-encoded (`sha256%3A…`); names never are. */
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 export function matchRoute(pathname: string): Route | null {
   for (const [re, make] of PATTERNS) {
     const m = re.exec(pathname);
-    if (m) return make(m);
+    if (!m) continue;
+    const r = make(m);
+    if ('reference' in r) r.reference = decodeSegment(r.reference);
+    if ('digest' in r) r.digest = decodeSegment(r.digest);
+    if ('id' in r) r.id = decodeSegment(r.id);
+    return r;
   }
   return null;
 }
@@ -50,10 +64,10 @@ export async function handleV2(h: DistributionHandlers, req: IncomingMessage, re
   const route = matchRoute(pathname);
   if (!route) throw new OciError('NAME_INVALID', 'no such endpoint or invalid repository name', { status: pathname.includes('%') || pathname.includes('..') ? 400 : 404, detail: { path: pathname } });
   const method = req.method ?? 'GET';
+  if ('name' in route && !isValidName(route.name)) throw new OciError('NAME_INVALID', 'invalid repository name', { detail: { name: route.name } });
   if (!METHODS[route.kind].includes(method)) {
     throw new OciError('UNSUPPORTED', `${method} is not supported here`, { headers: { Allow: METHODS[route.kind].join(', ') } });
   }
-  if ('name' in route && !isValidName(route.name)) throw new OciError('NAME_INVALID', 'invalid repository name', { detail: { name: route.name } });
   const r: V2Request = { req, res, method, name: 'name' in route ? route.name : '', query };
   switch (route.kind) {
     case 'base':

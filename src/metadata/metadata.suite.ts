@@ -57,7 +57,7 @@ export function describeMetadata(name: string, make: () => Promise<{ store: Meta
       const content = Buffer.from('{"m":1}');
       await expect(
         s.putManifest({
-          repositoryId: r.id,
+          repository: r.name,
           digest: digestOf(content),
           mediaType: 'application/vnd.oci.image.manifest.v1+json',
           artifactType: null,
@@ -83,7 +83,7 @@ export function describeMetadata(name: string, make: () => Promise<{ store: Meta
       const img = Buffer.from('{"image":1}');
       const imgD = digestOf(img);
       await s.putManifest({
-        repositoryId: r.id,
+        repository: r.name,
         digest: imgD,
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
         artifactType: 'application/vnd.oci.image.config.v1+json',
@@ -104,11 +104,11 @@ export function describeMetadata(name: string, make: () => Promise<{ store: Meta
       const idx = Buffer.from('{"index":1}');
       const idxD = digestOf(idx);
       await expect(
-        s.putManifest({ repositoryId: r.id, digest: idxD, mediaType: 'application/vnd.oci.image.index.v1+json', artifactType: null, subjectDigest: null, annotations: null, content: idx, refs: [{ digest: d('nochild'), kind: 'manifest', size: 1 }] }),
+        s.putManifest({ repository: r.name, digest: idxD, mediaType: 'application/vnd.oci.image.index.v1+json', artifactType: null, subjectDigest: null, annotations: null, content: idx, refs: [{ digest: d('nochild'), kind: 'manifest', size: 1 }] }),
       ).rejects.toBeInstanceOf(MissingReferencesError);
-      await s.putManifest({ repositoryId: r.id, digest: idxD, mediaType: 'application/vnd.oci.image.index.v1+json', artifactType: null, subjectDigest: null, annotations: null, content: idx, refs: [{ digest: imgD, kind: 'manifest', size: img.length }], tag: 'multi' });
+      await s.putManifest({ repository: r.name, digest: idxD, mediaType: 'application/vnd.oci.image.index.v1+json', artifactType: null, subjectDigest: null, annotations: null, content: idx, refs: [{ digest: imgD, kind: 'manifest', size: img.length }], tag: 'multi' });
       // retag moves the tag
-      await s.putManifest({ repositoryId: r.id, digest: idxD, mediaType: 'application/vnd.oci.image.index.v1+json', artifactType: null, subjectDigest: null, annotations: null, content: idx, refs: [{ digest: imgD, kind: 'manifest', size: img.length }], tag: 'latest' });
+      await s.putManifest({ repository: r.name, digest: idxD, mediaType: 'application/vnd.oci.image.index.v1+json', artifactType: null, subjectDigest: null, annotations: null, content: idx, refs: [{ digest: imgD, kind: 'manifest', size: img.length }], tag: 'latest' });
       expect((await s.getManifestByTag('m/full', 'latest'))?.digest).toBe(idxD);
       expect(await s.listTags(r.id, 100)).toEqual(['latest', 'multi']);
       expect(await s.deleteTag(r.id, 'multi')).toBe(true);
@@ -125,7 +125,7 @@ export function describeMetadata(name: string, make: () => Promise<{ store: Meta
       await s.commitBlob(r.id, d('tc'), 1);
       const c = Buffer.from('{"t":1}');
       for (const tag of ['b', 'a', 'd', 'c', 'E']) {
-        await s.putManifest({ repositoryId: r.id, digest: digestOf(c), mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, subjectDigest: null, annotations: null, content: c, refs: [{ digest: d('tc'), kind: 'config', size: 1 }], tag });
+        await s.putManifest({ repository: r.name, digest: digestOf(c), mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, subjectDigest: null, annotations: null, content: c, refs: [{ digest: d('tc'), kind: 'config', size: 1 }], tag });
       }
       expect(await s.listTags(r.id, 2)).toEqual(['E', 'a']);
       expect(await s.listTags(r.id, 2, 'a')).toEqual(['b', 'c']);
@@ -138,7 +138,7 @@ export function describeMetadata(name: string, make: () => Promise<{ store: Meta
       const subject = d('subject-manifest');
       for (const [i, at] of ['application/x.sig', 'application/x.sbom', 'application/x.sig'].entries()) {
         const c = Buffer.from(`{"ref":${i}}`);
-        await s.putManifest({ repositoryId: r.id, digest: digestOf(c), mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: at, subjectDigest: subject, annotations: { n: String(i) }, content: c, refs: [{ digest: d('e'), kind: 'config', size: 2 }, { digest: subject, kind: 'subject', size: 0 }] });
+        await s.putManifest({ repository: r.name, digest: digestOf(c), mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: at, subjectDigest: subject, annotations: { n: String(i) }, content: c, refs: [{ digest: d('e'), kind: 'config', size: 2 }, { digest: subject, kind: 'subject', size: 0 }] });
       }
       expect((await s.listReferrers(r.id, subject)).length).toBe(3);
       const sigs = await s.listReferrers(r.id, subject, 'application/x.sig');

@@ -26,7 +26,8 @@ export interface ManifestRef {
 }
 
 export interface PutManifestInput {
-  repositoryId: number;
+  /** the repository, created in the same transaction when the manifest is accepted */
+  repository: string;
   digest: string;
   mediaType: string;
   artifactType: string | null;
@@ -203,8 +204,13 @@ export class MetadataStore {
    * layer and child manifest must already be in the repository, checked inside the transaction;
    * otherwise MissingReferencesError and nothing changes.
    */
-  async putManifest(m: PutManifestInput): Promise<void> {
+  async putManifest(input: PutManifestInput): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      const repo = await trx.selectFrom('repositories').select('id').where('name', '=', input.repository).executeTakeFirst();
+      if (!repo && input.refs.some((r) => r.kind !== 'subject')) {
+        throw new MissingReferencesError(input.refs.filter((r) => r.kind !== 'subject'));
+      }
+      const m = { ...input, repositoryId: repo ? Number(repo.id) : (await this.ensureRepository(input.repository, trx)).id };
       const blobDigests = [...new Set(m.refs.filter((r) => r.kind === 'config' || r.kind === 'layer').map((r) => r.digest))];
       const childDigests = [...new Set(m.refs.filter((r) => r.kind === 'manifest').map((r) => r.digest))];
       const haveBlobs = new Set<string>();

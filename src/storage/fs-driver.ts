@@ -168,15 +168,15 @@ export class FsBlobDriver implements BlobDriver {
       if (isENOENT(e)) throw new PathNotFoundError(p);
       throw e;
     }
-    // The open handle keeps the content readable even if it is deleted meanwhile.
+    // The open handle keeps the content readable even if it is deleted meanwhile. The stream
+    // owns the FileHandle and closes it exactly once (closing a raw fd number twice could close
+    // whatever socket reused it).
     return createReadStream('', {
-      fd: fh.fd,
+      fd: fh,
       autoClose: true,
       start: range?.start,
       end: range?.end,
       highWaterMark: 1 << 20,
-    }).on('close', () => {
-      fh.close().catch(() => {});
     });
   }
 
