@@ -325,8 +325,9 @@ export class RegistryService {
       const d = parseDigest(reference);
       m = await this.store.getManifestByDigest(repo, d.digest);
     } else {
-      if (!isValidTag(reference)) throw new OciError('MANIFEST_INVALID', 'invalid tag', { status: 400, detail: { tag: reference } });
-      m = await this.store.getManifestByTag(repo, reference);
+      // A reference that is not a valid tag cannot name anything stored: unknown, as the
+      // conformance suite expects (404), rather than a 400.
+      m = isValidTag(reference) ? await this.store.getManifestByTag(repo, reference) : null;
     }
     if (!m) throw new OciError('MANIFEST_UNKNOWN', undefined, { detail: { name: repo, reference } });
     return m;
