@@ -1,4 +1,5 @@
 // The `wharf` command line.
+import cluster from 'node:cluster';
 import { Command } from 'commander';
 import { ConfigError, CONFIG_FIELDS, loadConfig } from '../config/config.ts';
 import { createWharf } from '../main.ts';
@@ -21,9 +22,15 @@ program
       }
       throw e;
     }
+    if (cfg.workers > 1 && cluster.isPrimary) {
+      await runPrimary(cfg);
+      return;
+    }
     const wharf = await createWharf(cfg);
     const { host, port } = await wharf.listen();
-    wharf.logger.info('wharf listening', { addr: `${host}:${port}`, dataDir: cfg.dataDir, database: cfg.databaseUrl.replace(/\/\/[^@/]*@/, '//***@') });
+    if (cluster.isWorker) {
+      wharf.logger.debug('worker listening', { pid: process.pid });
+    } else wharf.logger.info('wharf listening', { addr: `${host}:${port}`, dataDir: cfg.dataDir, database: cfg.databaseUrl.replace(/\/\/[^@/]*@/, '//***@') });
     let stopping = false;
     const stop = async (sig: string) => {
       if (stopping) return;
@@ -35,6 +42,43 @@ program
     process.on('SIGTERM', () => void stop('SIGTERM'));
     process.on('SIGINT', () => void stop('SIGINT'));
   });
+
+/**
+ * Several HTTP worker processes on one port (node:cluster). The primary runs the migrations once,
+ * then forks; a worker that dies is replaced. SQLite in WAL mode is shared safely between them.
+ */
+async function runPrimary(cfg: ReturnType<typeof loadConfig>) {
+  const { openMetadata } = await import('../metadata/open.ts');
+  const { createLogger } = await import('../logger.ts');
+  const logger = createLogger(cfg.logLevel);
+  const store = await openMetadata(cfg.databaseUrl, { sqliteSynchronous: cfg.sqliteSynchronous });
+  await store.close();
+  let stopping = false;
+  let ready = 0;
+  const fork = () => cluster.fork();
+  cluster.on('listening', () => {
+    ready++;
+    if (ready === cfg.workers) logger.info('wharf listening', { addr: cfg.addr, workers: cfg.workers, dataDir: cfg.dataDir, database: cfg.databaseUrl.replace(/\/\/[^@/]*@/, '//***@') });
+  });
+  cluster.on('exit', (w, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    logger.warn('worker exited; starting another', { pid: w.process.pid, code, signal });
+    fork();
+  });
+  for (let i = 0; i < cfg.workers; i++) fork();
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal: sig });
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    setTimeout(() => process.exit(0), 15_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
 
 program
   .command('config')

@@ -101,7 +101,6 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
     const config = descriptor(m.config, 'config');
     if (!Array.isArray(m.layers)) invalid('layers must be an array');
     const layers = (m.layers as unknown[]).map((l, i) => descriptor(l, `layers[${i}]`));
-    if (mediaType === MT.DOCKER_MANIFEST && layers.length === 0) invalid('a Docker image manifest needs at least one layer');
     const blobs = [config, ...layers.filter((l) => !(isNonDistributable(l.mediaType) && l.urls && l.urls.length > 0))];
     const artifactType = (m.artifactType as string | undefined) ?? config.mediaType ?? null;
     return { kind, mediaType, artifactType, blobs, manifests: [], subject, annotations };
