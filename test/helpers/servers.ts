@@ -38,10 +38,25 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitReady(url: string, proc: ChildProcess, out: () => string, timeoutMs = 30_000): Promise<void> {
+async function waitReady(url: string, proc: ChildProcess, out: () => string, timeoutMs = 60_000, dataDir?: string): Promise<void> {
+  try {
+    await waitReadyInner(url, proc, out, timeoutMs);
+  } catch (e) {
+    // Do not leave a half-started server or its data behind.
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    await exited(proc);
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    throw new Error(`${(e as Error).message}\n${out()}`);
+  }
+}
+
+async function waitReadyInner(url: string, proc: ChildProcess, out: () => string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`registry exited (${proc.exitCode}) before ready:\n${out()}`);
+    if (proc.exitCode !== null) {
+      await new Promise((r) => setTimeout(r, 100)); // let stderr arrive
+      throw new Error(`registry exited (${proc.exitCode}) before ready:`);
+    }
     try {
       const r = await fetch(`${url}/v2/`);
       await r.arrayBuffer();
@@ -51,7 +66,7 @@ async function waitReady(url: string, proc: ChildProcess, out: () => string, tim
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`registry at ${url} not ready after ${timeoutMs} ms:\n${out()}`);
+  throw new Error(`registry at ${url} not ready after ${timeoutMs} ms:`);
 }
 
 function track(proc: ChildProcess): () => string {
@@ -94,7 +109,7 @@ export async function startWharf(opts: StartWharfOptions = {}): Promise<RunningR
   });
   const out = track(proc);
   const url = `http://127.0.0.1:${port}`;
-  await waitReady(url, proc, out);
+  await waitReady(url, proc, out, 60_000, opts.dataDir ? undefined : dataDir);
   return {
     url,
     host: `127.0.0.1:${port}`,
@@ -142,7 +157,7 @@ export async function startReference(opts: { port?: number; deleteEnabled?: bool
   const proc = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = track(proc);
   const url = `http://127.0.0.1:${port}`;
-  await waitReady(url, proc, out);
+  await waitReady(url, proc, out, 30_000, dataDir);
   return {
     url,
     host: `127.0.0.1:${port}`,
