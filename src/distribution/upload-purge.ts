@@ -9,6 +9,9 @@ export async function purgeUploads(store: MetadataStore, driver: BlobDriver, max
   let n = 0;
   for (const u of await store.listUploads()) {
     if (u.updatedAt >= cutoff) continue;
+    // PATCHes do not touch the row; the data file's mtime says when the session last moved.
+    const st = await driver.stat(pathFor({ kind: 'upload', id: u.id }));
+    if (st && st.modTime.getTime() >= cutoff) continue;
     await store.deleteUpload(u.id);
     await driver.delete(pathFor({ kind: 'uploadDir', id: u.id }));
     n++;

@@ -45,6 +45,18 @@ export function describeMetadata(name: string, make: () => Promise<{ store: Meta
       expect(await s.getLinkedBlob('links/a', d('blob1'))).toEqual({ size: 5 });
     });
 
+    it('concurrent blob commits are all recorded (group commit), duplicates included', async () => {
+      const a = await s.ensureRepository('group/a');
+      const b = await s.ensureRepository('group/b');
+      await Promise.all(
+        Array.from({ length: 120 }, (_, i) => s.commitBlob(i % 2 ? a.id : b.id, d(`g${i % 60}`), i % 60)),
+      );
+      for (let i = 0; i < 60; i++) {
+        expect(await s.getBlob(d(`g${i}`))).toEqual({ size: i });
+        expect(await s.getLinkedBlob(i % 2 ? 'group/a' : 'group/b', d(`g${i}`))).toEqual({ size: i });
+      }
+    });
+
     it('sizes beyond 32 bits survive', async () => {
       const r = await s.ensureRepository('big/size');
       await s.commitBlob(r.id, d('huge'), 5 * 1024 ** 3 + 7);

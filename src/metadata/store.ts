@@ -135,17 +135,63 @@ export class MetadataStore {
     return r ? { size: Number(r.size) } : null;
   }
 
-  /** Record a verified blob (idempotent) and link it into a repository, in one transaction. */
-  async commitBlob(repositoryId: number, digest: string, size: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      const t = now();
-      await trx.insertInto('blobs').values({ digest, size, created_at: t }).onConflict((oc) => oc.column('digest').doNothing()).execute();
-      await trx
-        .insertInto('repository_blobs')
-        .values({ repository_id: repositoryId, digest, created_at: t })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-        .execute();
+  private blobCommits: { repositoryId: number; digest: string; size: number; resolve(): void; reject(e: unknown): void }[] = [];
+  private blobCommitRunning = false;
+
+  /**
+   * Record a verified blob (idempotent) and link it into a repository. Concurrent calls are
+   * group-committed: all that arrive while one transaction runs share the next one (one fsync
+   * for many blobs), which is what keeps many parallel pushes fast on a durable database.
+   */
+  commitBlob(repositoryId: number, digest: string, size: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.blobCommits.push({ repositoryId, digest, size, resolve, reject });
+      if (!this.blobCommitRunning) void this.flushBlobCommits();
     });
+  }
+
+  private async flushBlobCommits(): Promise<void> {
+    this.blobCommitRunning = true;
+    try {
+      while (this.blobCommits.length) {
+        const batch = this.blobCommits.splice(0, 500);
+        try {
+          await this.db.transaction().execute(async (trx) => {
+            const t = now();
+            const blobs = new Map(batch.map((b) => [b.digest, { digest: b.digest, size: b.size, created_at: t }]));
+            await trx.insertInto('blobs').values([...blobs.values()]).onConflict((oc) => oc.column('digest').doNothing()).execute();
+            const links = new Map(batch.map((b) => [`${b.repositoryId}|${b.digest}`, { repository_id: b.repositoryId, digest: b.digest, created_at: t }]));
+            await trx
+              .insertInto('repository_blobs')
+              .values([...links.values()])
+              .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+              .execute();
+          });
+          for (const b of batch) b.resolve();
+        } catch (e) {
+          if (batch.length === 1) batch[0].reject(e);
+          else {
+            // One bad entry must not fail the others: retry them one by one.
+            for (const b of batch) this.blobCommits.unshift(b);
+            const single = this.blobCommits.splice(0, batch.length);
+            for (const b of single) {
+              try {
+                await this.db.transaction().execute(async (trx) => {
+                  const t = now();
+                  await trx.insertInto('blobs').values({ digest: b.digest, size: b.size, created_at: t }).onConflict((oc) => oc.column('digest').doNothing()).execute();
+                  await trx.insertInto('repository_blobs').values({ repository_id: b.repositoryId, digest: b.digest, created_at: t }).onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).execute();
+                });
+                b.resolve();
+              } catch (err) {
+                b.reject(err);
+              }
+            }
+          }
+        }
+      }
+    } finally {
+      this.blobCommitRunning = false;
+    }
   }
 
   /** Link an already stored blob into a repository; false if the blob is not stored. */

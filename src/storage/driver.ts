@@ -40,8 +40,11 @@ export interface DriverWriter {
   /** bytes in the file, including what existed before an append */
   readonly size: number;
   write(chunk: Buffer): Promise<void>;
-  /** Flush and fsync; after commit the content at the path is durable. */
-  commit(): Promise<void>;
+  /**
+   * Flush the writes. With `sync` (the default) also fsync, so the content at the path is
+   * durable; without it the content survives a process crash but not a power loss.
+   */
+  commit(opts?: { sync?: boolean }): Promise<void>;
   /** Abandon this write: an append is rolled back to the size it started from, a new file removed. */
   cancel(): Promise<void>;
 }
@@ -57,6 +60,8 @@ export interface BlobDriver {
   reader(path: string, range?: ByteRange): Promise<Readable>;
   /** Write a file, or append to it when `append` (offset = current size). */
   writer(path: string, opts?: { append?: boolean }): Promise<DriverWriter>;
+  /** fsync a file's content (before it is renamed into a place that makes it visible). */
+  sync(path: string): Promise<void>;
   /** Atomic rename; overwrites the destination. Throws PathNotFoundError. */
   move(from: string, to: string): Promise<void>;
   /** Delete a file or a whole subtree; deleting what is not there is not an error. */

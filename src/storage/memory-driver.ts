@@ -66,6 +66,10 @@ export class MemoryBlobDriver implements BlobDriver {
     };
   }
 
+  async sync(p: string): Promise<void> {
+    if (!this.files.has(p)) throw new PathNotFoundError(p);
+  }
+
   async move(from: string, to: string): Promise<void> {
     const e = this.files.get(from);
     if (!e) throw new PathNotFoundError(from);
