@@ -101,7 +101,10 @@ export class RegistryService {
   async startUpload(repo: string): Promise<string> {
     const r = await this.store.ensureRepository(repo);
     const id = randomUUID();
-    await this.driver.putContent(pathFor({ kind: 'upload', id }), Buffer.alloc(0));
+    // The empty data file marks the session in storage; no fsync: a session lost to a power
+    // failure is simply unknown afterwards and the client starts again.
+    const w = await this.driver.writer(pathFor({ kind: 'upload', id }));
+    await w.commit({ sync: false });
     await this.store.createUpload(id, r.id);
     this.hashes.set(id, { hash: newHash('sha256'), offset: 0 });
     return id;
@@ -206,10 +209,9 @@ export class RegistryService {
       if (actual !== d.digest) {
         throw new OciError('DIGEST_INVALID', 'provided digest did not match uploaded content', { detail: { expected: d.digest, actual } });
       }
-      await this.commitBlobFile(path, d, sess.repositoryId, size, true);
-      await this.store.deleteUpload(id);
+      await this.commitBlobFile(path, d, sess.repositoryId, size, id);
       this.hashes.delete(id);
-      await this.driver.delete(pathFor({ kind: 'uploadDir', id }));
+      await this.driver.delete(pathFor({ kind: 'upload', id }));
       return d.digest;
     });
   }
@@ -224,15 +226,15 @@ export class RegistryService {
   }
 
   /** Move verified bytes into the blob store, then record and link them. */
-  private async commitBlobFile(from: string, d: ParsedDigest, repositoryId: number, size: number, fromSession = false): Promise<void> {
+  private async commitBlobFile(from: string, d: ParsedDigest, repositoryId: number, size: number, uploadId?: string): Promise<void> {
     const dest = pathFor({ kind: 'blob', digest: d });
     const existing = await this.driver.stat(dest);
     if (existing && existing.size === size) await this.driver.delete(from);
     else {
-      if (fromSession) await this.driver.sync(from);
+      if (uploadId) await this.driver.sync(from);
       await this.driver.move(from, dest);
     }
-    await this.store.commitBlob(repositoryId, d.digest, size);
+    await this.store.commitBlob(repositoryId, d.digest, size, uploadId);
   }
 
   async cancelUpload(repo: string, id: string): Promise<void> {
@@ -240,7 +242,7 @@ export class RegistryService {
     await this.withLock(id, async () => {
       await this.store.deleteUpload(id);
       this.hashes.delete(id);
-      await this.driver.delete(pathFor({ kind: 'uploadDir', id }));
+      await this.driver.delete(pathFor({ kind: 'upload', id }));
     });
   }
 

@@ -13,7 +13,7 @@ export async function purgeUploads(store: MetadataStore, driver: BlobDriver, max
     const st = await driver.stat(pathFor({ kind: 'upload', id: u.id }));
     if (st && st.modTime.getTime() >= cutoff) continue;
     await store.deleteUpload(u.id);
-    await driver.delete(pathFor({ kind: 'uploadDir', id: u.id }));
+    await driver.delete(pathFor({ kind: 'upload', id: u.id }));
     n++;
   }
   if (n) logger.info('purged abandoned uploads', { count: n });

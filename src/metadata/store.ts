@@ -135,7 +135,7 @@ export class MetadataStore {
     return r ? { size: Number(r.size) } : null;
   }
 
-  private blobCommits: { repositoryId: number; digest: string; size: number; resolve(): void; reject(e: unknown): void }[] = [];
+  private blobCommits: { repositoryId: number; digest: string; size: number; uploadId?: string; resolve(): void; reject(e: unknown): void }[] = [];
   private blobCommitRunning = false;
 
   /**
@@ -143,9 +143,9 @@ export class MetadataStore {
    * group-committed: all that arrive while one transaction runs share the next one (one fsync
    * for many blobs), which is what keeps many parallel pushes fast on a durable database.
    */
-  commitBlob(repositoryId: number, digest: string, size: number): Promise<void> {
+  commitBlob(repositoryId: number, digest: string, size: number, uploadId?: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.blobCommits.push({ repositoryId, digest, size, resolve, reject });
+      this.blobCommits.push({ repositoryId, digest, size, uploadId, resolve, reject });
       if (!this.blobCommitRunning) void this.flushBlobCommits();
     });
   }
@@ -166,6 +166,8 @@ export class MetadataStore {
               .values([...links.values()])
               .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
               .execute();
+            const uploads = batch.filter((b) => b.uploadId).map((b) => b.uploadId!);
+            if (uploads.length) await trx.deleteFrom('uploads').where('id', 'in', uploads).execute();
           });
           for (const b of batch) b.resolve();
         } catch (e) {
@@ -180,6 +182,7 @@ export class MetadataStore {
                   const t = now();
                   await trx.insertInto('blobs').values({ digest: b.digest, size: b.size, created_at: t }).onConflict((oc) => oc.column('digest').doNothing()).execute();
                   await trx.insertInto('repository_blobs').values({ repository_id: b.repositoryId, digest: b.digest, created_at: t }).onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).execute();
+                  if (b.uploadId) await trx.deleteFrom('uploads').where('id', '=', b.uploadId).execute();
                 });
                 b.resolve();
               } catch (err) {

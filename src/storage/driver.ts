@@ -6,7 +6,7 @@
 // user input. Layout (one drawing, see paths.ts):
 //
 //   blobs/<alg>/<first two hex>/<hex>        committed, verified content (immutable)
-//   uploads/<uuid>/data                      an upload session's bytes so far
+//   uploads/<uuid>                           an upload session's bytes so far
 //   tmp/<uuid>                               monolithic writes before verification
 import type { Readable } from 'node:stream';
 

@@ -4,7 +4,6 @@ import type { ParsedDigest } from '../oci/digest.ts';
 export type StoragePath =
   | { kind: 'blob'; digest: ParsedDigest }
   | { kind: 'upload'; id: string }
-  | { kind: 'uploadDir'; id: string }
   | { kind: 'tmp'; id: string };
 
 export function pathFor(p: StoragePath): string {
@@ -12,8 +11,6 @@ export function pathFor(p: StoragePath): string {
     case 'blob':
       return `blobs/${p.digest.algorithm}/${p.digest.hex.slice(0, 2)}/${p.digest.hex}`;
     case 'upload':
-      return `uploads/${p.id}/data`;
-    case 'uploadDir':
       return `uploads/${p.id}`;
     case 'tmp':
       return `tmp/${p.id}`;
