@@ -1,7 +1,7 @@
 // MetadataStore: repositories, blob records and links, manifests with their references, tags,
 // upload sessions. One implementation over Kysely for SQLite and PostgreSQL; every multi-row
 // change runs in one transaction.
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { Kysely, Migrator, sql } from 'kysely';
 import type { Database } from './schema.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 
@@ -156,7 +156,7 @@ export class MetadataStore {
       while (this.blobCommits.length) {
         const batch = this.blobCommits.splice(0, 500);
         try {
-          await this.db.transaction().execute(async (trx) => {
+          await this.writeTx(async (trx) => {
             const t = now();
             const blobs = new Map(batch.map((b) => [b.digest, { digest: b.digest, size: b.size, created_at: t }]));
             await trx.insertInto('blobs').values([...blobs.values()]).onConflict((oc) => oc.column('digest').doNothing()).execute();
@@ -178,7 +178,7 @@ export class MetadataStore {
             const single = this.blobCommits.splice(0, batch.length);
             for (const b of single) {
               try {
-                await this.db.transaction().execute(async (trx) => {
+                await this.writeTx(async (trx) => {
                   const t = now();
                   await trx.insertInto('blobs').values({ digest: b.digest, size: b.size, created_at: t }).onConflict((oc) => oc.column('digest').doNothing()).execute();
                   await trx.insertInto('repository_blobs').values({ repository_id: b.repositoryId, digest: b.digest, created_at: t }).onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).execute();
@@ -199,7 +199,7 @@ export class MetadataStore {
 
   /** Link an already stored blob into a repository; false if the blob is not stored. */
   async linkBlob(repositoryId: number, digest: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.writeTx(async (trx) => {
       const b = await trx.selectFrom('blobs').select('digest').where('digest', '=', digest).executeTakeFirst();
       if (!b) return false;
       await trx
@@ -254,7 +254,7 @@ export class MetadataStore {
    * otherwise MissingReferencesError and nothing changes.
    */
   async putManifest(input: PutManifestInput): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.writeTx(async (trx) => {
       const repo = await trx.selectFrom('repositories').select('id').where('name', '=', input.repository).executeTakeFirst();
       if (!repo && input.refs.some((r) => r.kind !== 'subject')) {
         throw new MissingReferencesError(input.refs.filter((r) => r.kind !== 'subject'));
@@ -351,7 +351,7 @@ export class MetadataStore {
 
   /** Delete a manifest (and the tags that point at it); false if it was not there. */
   async deleteManifest(repositoryId: number, digest: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.writeTx(async (trx) => {
       await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
       await trx.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
       const r = await trx.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
@@ -400,8 +400,25 @@ export class MetadataStore {
     return rows.map((r) => ({ digest: r.ref_digest, kind: r.ref_kind as ManifestRef['kind'], size: Number(r.ref_size) }));
   }
 
-  async transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(fn);
+  /**
+   * A write transaction. On SQLite it starts with BEGIN IMMEDIATE: the write lock is taken up
+   * front, so concurrent writers from several processes (WHARF_WORKERS > 1) wait on the busy
+   * timeout instead of failing with SQLITE_BUSY when a deferred read transaction tries to
+   * upgrade to a write.
+   */
+  async writeTx<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    if (this.dialect !== 'sqlite') return this.db.transaction().execute(fn);
+    return this.db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        const r = await fn(conn);
+        await sql`commit`.execute(conn);
+        return r;
+      } catch (e) {
+        await sql`rollback`.execute(conn).catch(() => {});
+        throw e;
+      }
+    });
   }
 }
 
