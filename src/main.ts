@@ -25,7 +25,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   const registry = new RegistryService({ store, driver });
   const app = buildApp({ registry, logger });
   const purgeTimer = setInterval(() => {
-    purgeUploads(store, driver, cfg.uploadPurgeAfterHours * 3600_000, logger).catch((e) => logger.warn('upload purge failed', { error: String(e) }));
+    purgeUploads(store, driver, cfg.uploadPurgeAfterHours * 3600_000, logger, (id) => registry.forgetUpload(id)).catch((e) => logger.warn('upload purge failed', { error: String(e) }));
   }, 3600_000);
   purgeTimer.unref();
   // Leftovers of writes interrupted by a crash (monolithic temp files) are never visible; remove them.

@@ -237,6 +237,11 @@ export class RegistryService {
     await this.store.commitBlob(repositoryId, d.digest, size, uploadId);
   }
 
+  /** Drop in-memory state of a session removed elsewhere (purge). */
+  forgetUpload(id: string): void {
+    this.hashes.delete(id);
+  }
+
   async cancelUpload(repo: string, id: string): Promise<void> {
     await this.session(repo, id);
     await this.withLock(id, async () => {

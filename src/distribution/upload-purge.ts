@@ -4,7 +4,7 @@ import type { MetadataStore } from '../metadata/store.ts';
 import type { BlobDriver } from '../storage/driver.ts';
 import { pathFor } from '../storage/paths.ts';
 
-export async function purgeUploads(store: MetadataStore, driver: BlobDriver, maxAgeMs: number, logger: Logger): Promise<number> {
+export async function purgeUploads(store: MetadataStore, driver: BlobDriver, maxAgeMs: number, logger: Logger, onPurged: (id: string) => void = () => {}): Promise<number> {
   const cutoff = Date.now() - maxAgeMs;
   let n = 0;
   for (const u of await store.listUploads()) {
@@ -14,6 +14,7 @@ export async function purgeUploads(store: MetadataStore, driver: BlobDriver, max
     if (st && st.modTime.getTime() >= cutoff) continue;
     await store.deleteUpload(u.id);
     await driver.delete(pathFor({ kind: 'upload', id: u.id }));
+    onPurged(u.id);
     n++;
   }
   if (n) logger.info('purged abandoned uploads', { count: n });
