@@ -1,6 +1,7 @@
 // Blob-pull throughput of the two ways Wharf can send a file body, side by side:
 //   stream    fs.createReadStream (1 MiB chunks, as fs-driver.reader) → pipeline → ServerResponse
 //   sendfile  sendFileToResponse (src/storage/sendfile.ts: sendfile(2), no user-space copy)
+//   copy      sendFileToResponse with mode 'copy' (native pread + send loop, one copy)
 //   go        the Go reference registry (docker-registry, http.ServeContent → sendfile(2)),
 //             the same bytes pushed as a blob and pulled with GET /v2/<name>/blobs/<digest>
 // Each is downloaded with `curl -o /dev/null` over loopback, interleaved round by round; the
@@ -14,7 +15,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,8 +56,8 @@ function startServer(file: string): Promise<http.Server> {
   const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': size });
     try {
-      if (req.url === '/sendfile') {
-        if (await sendFileToResponse(res, file, 0, size)) return;
+      if (req.url === '/sendfile' || req.url === '/copy') {
+        if (await sendFileToResponse(res, file, 0, size, { mode: req.url === '/copy' ? 'copy' : 'sendfile' })) return;
         throw new Error('sendFileToResponse declined (addon not built or WHARF_ZERO_COPY=0)');
       }
       await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), res);
@@ -113,33 +114,50 @@ async function main() {
     const server = await startServer(file);
     stops.push(() => new Promise((r) => server.close(() => r())));
     const port = (server.address() as AddressInfo).port;
-    const targets: Array<[string, string]> = [
-      ['stream (createReadStream+pipeline)', `http://127.0.0.1:${port}/stream`],
-      ['sendfile (sendFileToResponse)', `http://127.0.0.1:${port}/sendfile`],
+    // [name, url, server CPU seconds so far]
+    const selfCpu = () => {
+      const u = process.cpuUsage(); // this process, all threads (the server runs in it)
+      return (u.user + u.system) / 1e6;
+    };
+    const targets: Array<[string, string, () => number]> = [
+      ['stream (createReadStream+pipeline)', `http://127.0.0.1:${port}/stream`, selfCpu],
+      ['sendfile (sendFileToResponse)', `http://127.0.0.1:${port}/sendfile`, selfCpu],
+      ['copy (sendFileToResponse mode copy)', `http://127.0.0.1:${port}/copy`, selfCpu],
     ];
     if (withGo) {
       const { startReference } = await import('../test/helpers/servers.ts');
       const go = await startReference();
       stops.push(() => go.stop());
-      targets.push(['go reference registry', await pushToGo(go.url, file, digest)]);
+      const pid = go.proc.pid!;
+      const ticks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+      const goCpu = () => {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        return (Number(f[11]) + Number(f[12])) / ticks; // utime + stime
+      };
+      targets.push(['go reference registry', await pushToGo(go.url, file, digest), goCpu]);
     }
     const results = new Map<string, number[]>(targets.map(([name]) => [name, []]));
+    const cpu = new Map<string, number[]>(targets.map(([name]) => [name, []]));
     for (const [, url] of targets) await curl(url); // warm-up: page cache, JIT, connections
     for (let r = 0; r < reps; r++) {
       // Rotate the order each round so no target always goes first.
       for (let i = 0; i < targets.length; i++) {
-        const [name, url] = targets[(i + r) % targets.length];
+        const [name, url, serverCpu] = targets[(i + r) % targets.length];
+        const c0 = serverCpu();
         const mbs = await curl(url);
+        cpu.get(name)!.push(((serverCpu() - c0) * (1 << 30)) / size);
         results.get(name)!.push(mbs);
-        process.stderr.write(`  round ${r + 1}: ${name.padEnd(36)} ${mbs.toFixed(0)} MB/s\n`);
+        process.stderr.write(`  round ${r + 1}: ${name.padEnd(38)} ${mbs.toFixed(0)} MB/s\n`);
       }
     }
     const sizeLabel = size >= 1 << 30 ? `${size / (1 << 30)} GiB` : `${size / (1 << 20)} MiB`;
     console.log(`\nblob pull of ${sizeLabel} over loopback, curl -o /dev/null, ${reps} rounds (MB/s, MB = 10^6 B)`);
-    console.log(`${'path'.padEnd(38)}${'best'.padStart(8)}${'median'.padStart(9)}   all`);
+    console.log(`${'path'.padEnd(40)}${'best'.padStart(8)}${'median'.padStart(9)}${'srv CPU s/GiB'.padStart(15)}   all`);
     for (const [name, xs] of results) {
-      console.log(`${name.padEnd(38)}${Math.max(...xs).toFixed(0).padStart(8)}${median(xs).toFixed(0).padStart(9)}   ${xs.map((x) => x.toFixed(0)).join(' ')}`);
+      const c = median(cpu.get(name)!).toFixed(2);
+      console.log(`${name.padEnd(40)}${Math.max(...xs).toFixed(0).padStart(8)}${median(xs).toFixed(0).padStart(9)}${c.padStart(15)}   ${xs.map((x) => x.toFixed(0)).join(' ')}`);
     }
+    console.log('srv CPU: median server process CPU time (user+sys, all threads) per GiB served');
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     await rm(dir, { recursive: true, force: true });

@@ -6,6 +6,8 @@ import { parseDigest } from '../oci/digest.ts';
 import { MT } from '../oci/media-types.ts';
 import { assertName } from '../oci/names.ts';
 import type { ContentRange, RegistryService } from './registry-service.ts';
+import { sendFileToResponse } from '../storage/sendfile.ts';
+import { PathNotFoundError } from '../storage/driver.ts';
 
 export interface V2Request {
   req: IncomingMessage;
@@ -150,12 +152,28 @@ export class DistributionHandlers {
       res.writeHead(200, { ...headers, 'Content-Length': 0 });
       return void res.end();
     }
-    const stream = await this.svc.openBlob(name, b.digest, range ?? undefined);
-    if (range) {
-      res.writeHead(206, { ...headers, 'Content-Length': range.end - range.start + 1, 'Content-Range': `bytes ${range.start}-${range.end}/${b.size}` });
-    } else {
-      res.writeHead(200, { ...headers, 'Content-Length': b.size });
+    const start = range?.start ?? 0;
+    const length = range ? range.end - range.start + 1 : b.size;
+    const writeHead = () =>
+      range
+        ? res.writeHead(206, { ...headers, 'Content-Length': length, 'Content-Range': `bytes ${range.start}-${range.end}/${b.size}` })
+        : res.writeHead(200, { ...headers, 'Content-Length': length });
+    const local = this.svc.blobLocalPath(b.digest);
+    if (local) {
+      // Zero-copy: sendfile(2) from the blob file to the socket (falls back to streams).
+      // (A blob row whose file is missing would reject here after the status line was
+      // stored; the connection is then closed, as for any failure mid-response.)
+      writeHead();
+      if (await sendFileToResponse(res, local, start, length)) return;
     }
+    let stream;
+    try {
+      stream = await this.svc.openBlob(name, b.digest, range ?? undefined);
+    } catch (e) {
+      if (e instanceof PathNotFoundError) throw new OciError('BLOB_UNKNOWN', 'blob content is missing', { detail: { digest: b.digest } });
+      throw e;
+    }
+    if (!local) writeHead();
     await pipeline(stream, res).catch((e) => {
       // The client went away mid-download; nothing to answer.
       if ((e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
