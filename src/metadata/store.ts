@@ -262,26 +262,8 @@ export class MetadataStore {
       const m = { ...input, repositoryId: repo ? Number(repo.id) : (await this.ensureRepository(input.repository, trx)).id };
       const blobDigests = [...new Set(m.refs.filter((r) => r.kind === 'config' || r.kind === 'layer').map((r) => r.digest))];
       const childDigests = [...new Set(m.refs.filter((r) => r.kind === 'manifest').map((r) => r.digest))];
-      const haveBlobs = new Set<string>();
-      for (const chunk of chunks(blobDigests, 500)) {
-        const rows = await trx
-          .selectFrom('repository_blobs')
-          .select('digest')
-          .where('repository_id', '=', m.repositoryId)
-          .where('digest', 'in', chunk)
-          .execute();
-        for (const r of rows) haveBlobs.add(r.digest);
-      }
-      const haveManifests = new Set<string>();
-      for (const chunk of chunks(childDigests, 500)) {
-        const rows = await trx
-          .selectFrom('manifests')
-          .select('digest')
-          .where('repository_id', '=', m.repositoryId)
-          .where('digest', 'in', chunk)
-          .execute();
-        for (const r of rows) haveManifests.add(r.digest);
-      }
+      const haveBlobs = await present(trx, 'repository_blobs', m.repositoryId, blobDigests);
+      const haveManifests = await present(trx, 'manifests', m.repositoryId, childDigests);
       const missing = m.refs.filter(
         (r) => ((r.kind === 'config' || r.kind === 'layer') && !haveBlobs.has(r.digest)) || (r.kind === 'manifest' && !haveManifests.has(r.digest)),
       );
@@ -431,6 +413,16 @@ function toManifest(r: { digest: string; media_type: string; size: number; conte
     subjectDigest: r.subject_digest,
     artifactType: r.artifact_type,
   };
+}
+
+/** Which of `digests` have a row in `table` for the repository (in chunks of 500). */
+async function present(db: Kysely<Database>, table: 'repository_blobs' | 'manifests', repositoryId: number, digests: string[]): Promise<Set<string>> {
+  const have = new Set<string>();
+  for (const chunk of chunks(digests, 500)) {
+    const rows = await db.selectFrom(table).select('digest').where('repository_id', '=', repositoryId).where('digest', 'in', chunk).execute();
+    for (const r of rows) have.add(r.digest);
+  }
+  return have;
 }
 
 function* chunks<T>(a: T[], n: number): Generator<T[]> {
