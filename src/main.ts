@@ -18,7 +18,16 @@ export interface Wharf {
   close(): Promise<void>;
 }
 
-export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg.logLevel)): Promise<Wharf> {
+export interface CreateOptions {
+  /**
+   * Remove leftovers of monolithic writes interrupted by a crash (never visible). Only the
+   * process that owns the data dir alone may do it: a cluster worker must not, or it would delete
+   * other workers' writes in progress (the primary does it once before forking).
+   */
+  cleanTmp?: boolean;
+}
+
+export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg.logLevel), opts: CreateOptions = {}): Promise<Wharf> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const driver = new FsBlobDriver(path.join(cfg.dataDir, 'storage'));
   const store = await openMetadata(cfg.databaseUrl, { sqliteSynchronous: cfg.sqliteSynchronous });
@@ -28,8 +37,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
     purgeUploads(store, driver, cfg.uploadPurgeAfterHours * 3600_000, logger, (id) => registry.forgetUpload(id)).catch((e) => logger.warn('upload purge failed', { error: String(e) }));
   }, 3600_000);
   purgeTimer.unref();
-  // Leftovers of writes interrupted by a crash (monolithic temp files) are never visible; remove them.
-  await driver.delete('tmp');
+  if (opts.cleanTmp !== false) await cleanTmp(cfg);
   return {
     app,
     store,
@@ -53,4 +61,9 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
       await store.close();
     },
   };
+}
+
+/** Remove temp files of monolithic writes interrupted by a crash. */
+export async function cleanTmp(cfg: Config): Promise<void> {
+  await new FsBlobDriver(path.join(cfg.dataDir, 'storage')).delete('tmp');
 }

@@ -2,7 +2,7 @@
 import cluster from 'node:cluster';
 import { Command } from 'commander';
 import { ConfigError, CONFIG_FIELDS, loadConfig } from '../config/config.ts';
-import { createWharf } from '../main.ts';
+import { cleanTmp, createWharf } from '../main.ts';
 
 const program = new Command();
 program.name('wharf').description('Wharf container image registry').version('0.1.0');
@@ -26,7 +26,7 @@ program
       await runPrimary(cfg);
       return;
     }
-    const wharf = await createWharf(cfg);
+    const wharf = await createWharf(cfg, undefined, { cleanTmp: !cluster.isWorker });
     const { host, port } = await wharf.listen();
     if (cluster.isWorker) {
       wharf.logger.debug('worker listening', { pid: process.pid });
@@ -53,6 +53,7 @@ async function runPrimary(cfg: ReturnType<typeof loadConfig>) {
   const logger = createLogger(cfg.logLevel);
   const store = await openMetadata(cfg.databaseUrl, { sqliteSynchronous: cfg.sqliteSynchronous });
   await store.close();
+  await cleanTmp(cfg);
   let stopping = false;
   let ready = 0;
   const fork = () => cluster.fork();

@@ -132,7 +132,7 @@ export class DistributionHandlers {
       return empty(res, 202, { 'Docker-Content-Digest': digest });
     }
     const b = await this.svc.statBlob(name, digest);
-    const range = parseRange(req.headers.range, b.size);
+    const range = r.method === 'HEAD' ? null : parseRange(req.headers.range, b.size);
     const headers: Record<string, string | number> = {
       'Docker-Content-Digest': b.digest,
       'Content-Type': 'application/octet-stream',
@@ -279,8 +279,8 @@ export class DistributionHandlers {
     const tags = limit === 0 ? [] : await this.svc.listTags(name, limit + 1, last);
     const page = tags.slice(0, limit);
     const headers: Record<string, string> = {};
-    if (n !== undefined && tags.length > limit) {
-      headers.Link = `</v2/${name}/tags/list?n=${n}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
+    if (tags.length > limit) {
+      headers.Link = `</v2/${name}/tags/list?n=${limit}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
     }
     if (limit === 0) await this.svc.listTags(name, 1); // still 404 for an unknown repository
     sendJson(res, 200, { name, tags: page }, headers);
@@ -303,8 +303,8 @@ export class DistributionHandlers {
     const repos = limit === 0 ? [] : await this.svc.catalog(limit + 1, last);
     const page = repos.slice(0, limit);
     const headers: Record<string, string> = {};
-    if (n !== undefined && repos.length > limit) {
-      headers.Link = `</v2/_catalog?n=${n}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
+    if (repos.length > limit) {
+      headers.Link = `</v2/_catalog?n=${limit}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
     }
     sendJson(res, 200, { repositories: page }, headers);
   }

@@ -91,7 +91,9 @@ export class RegistryService {
       if (!canRead(from)) return false;
       source = await this.store.getLinkedBlob(from, d.digest);
     } else if (this.autoMount) {
-      source = await this.store.getBlob(d.digest);
+      // Automatic content discovery: only blobs some repository still links. Access control
+      // (issue 3) must narrow this to repositories the caller may read.
+      source = await this.store.getLinkedAnywhere(d.digest);
     }
     if (!source) return false;
     const r = await this.store.ensureRepository(repo);
@@ -202,11 +204,20 @@ export class RegistryService {
       const st = await this.driver.stat(path);
       if (!st) throw new OciError('BLOB_UPLOAD_UNKNOWN', undefined, { detail: { uuid: id } });
       if (range && range.start !== st.size) {
-        throw new OciError('RANGE_INVALID', `chunk starts at ${range.start}, upload is at ${st.size}`, { status: 416 });
+        throw new OciError('RANGE_INVALID', `chunk starts at ${range.start}, upload is at ${st.size}`, {
+          status: 416,
+          detail: { offset: st.size },
+          headers: { Range: `0-${Math.max(0, st.size - 1)}`, Location: `/v2/${repo}/blobs/uploads/${id}` },
+        });
       }
       const size = body && (body.contentLength ?? 1) > 0 ? await this.appendBody(id, path, st.size, body, range ? range.end - range.start + 1 : undefined) : st.size;
       const actual = await this.digestOfUpload(id, path, size, d.algorithm);
       if (actual !== d.digest) {
+        // The session's bytes are now known to be wrong (possibly including a final chunk sent
+        // with this PUT): end it, as the Go reference does, so a retry starts clean.
+        await this.store.deleteUpload(id);
+        this.hashes.delete(id);
+        await this.driver.delete(path);
         throw new OciError('DIGEST_INVALID', 'provided digest did not match uploaded content', { detail: { expected: d.digest, actual } });
       }
       await this.commitBlobFile(path, d, sess.repositoryId, size, id);
@@ -229,8 +240,11 @@ export class RegistryService {
   private async commitBlobFile(from: string, d: ParsedDigest, repositoryId: number, size: number, uploadId?: string): Promise<void> {
     const dest = pathFor({ kind: 'blob', digest: d });
     const existing = await this.driver.stat(dest);
-    if (existing && existing.size === size) await this.driver.delete(from);
-    else {
+    if (existing && existing.size === size) {
+      // Another upload of the same bytes got there first and may not have synced yet.
+      await this.driver.sync(dest);
+      await this.driver.delete(from);
+    } else {
       if (uploadId) await this.driver.sync(from);
       await this.driver.move(from, dest);
     }

@@ -109,16 +109,33 @@ export class MetadataStore {
           eb.exists(eb.selectFrom('repository_blobs as b').select('b.digest').whereRef('b.repository_id', '=', 'r.id')),
         ]),
       )
-      .orderBy('r.name')
+      .orderBy(this.bytewise('r.name'))
       .limit(n);
-    if (last !== undefined) q = q.where('r.name', '>', last);
+    if (last !== undefined) q = q.where(this.bytewise('r.name'), '>', last);
     return (await q.execute()).map((r) => r.name);
+  }
+
+  /** A column compared byte-wise (PostgreSQL would otherwise use the database locale's collation). */
+  private bytewise(column: string) {
+    return this.dialect === 'postgres' ? sql<string>`${sql.ref(column)} collate "C"` : sql<string>`${sql.ref(column)}`;
   }
 
   // ---- blobs and links ----
 
   async getBlob(digest: string): Promise<{ size: number } | null> {
     const r = await this.db.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
+    return r ? { size: Number(r.size) } : null;
+  }
+
+  /** A stored blob that some repository still links (an unlinked one is waiting for GC). */
+  async getLinkedAnywhere(digest: string): Promise<{ size: number } | null> {
+    const r = await this.db
+      .selectFrom('repository_blobs as l')
+      .innerJoin('blobs as b', 'b.digest', 'l.digest')
+      .select('b.size')
+      .where('l.digest', '=', digest)
+      .limit(1)
+      .executeTakeFirst();
     return r ? { size: Number(r.size) } : null;
   }
 
@@ -347,8 +364,8 @@ export class MetadataStore {
   }
 
   async listTags(repositoryId: number, n: number, last?: string): Promise<string[]> {
-    let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy('name').limit(n);
-    if (last !== undefined) q = q.where('name', '>', last);
+    let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy(this.bytewise('name')).limit(n);
+    if (last !== undefined) q = q.where(this.bytewise('name'), '>', last);
     return (await q.execute()).map((r) => r.name);
   }
 

@@ -225,6 +225,7 @@ export class FsBlobDriver implements BlobDriver {
     return new FsWriter(fh, file, 0, true);
   }
 
+  /** fsync a file and the directory entry that names it. */
   async sync(p: string): Promise<void> {
     let fh: fsp.FileHandle;
     try {
@@ -238,12 +239,23 @@ export class FsBlobDriver implements BlobDriver {
     } finally {
       await fh.close();
     }
+    await fsyncDir(path.dirname(this.localPath(p)));
+  }
+
+  /** mkdir -p, then fsync every directory that gained an entry, so the new path survives power loss. */
+  private async mkdirDurable(dir: string): Promise<void> {
+    const first = await fsp.mkdir(dir, { recursive: true });
+    if (!first) return;
+    for (let d = dir; ; d = path.dirname(d)) {
+      await fsyncDir(d);
+      if (d === path.dirname(first) || d === path.dirname(d)) break;
+    }
   }
 
   async move(from: string, to: string): Promise<void> {
     const src = this.localPath(from);
     const dest = this.localPath(to);
-    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    await this.mkdirDurable(path.dirname(dest));
     try {
       await fsp.rename(src, dest);
     } catch (e) {

@@ -171,14 +171,18 @@ describe('blob uploads: bad input changes nothing', () => {
     await req(w.url, 'DELETE', start.headers.location!);
   });
 
-  it('PUT with the wrong digest → 400 DIGEST_INVALID; the session can then be finished correctly', async () => {
+  it('PUT with the wrong digest → 400 DIGEST_INVALID and the session ends (as in the Go reference); a new one succeeds', async () => {
     const data = randomBytes(3000);
     const start = await req(w.url, 'POST', '/v2/edge/base/blobs/uploads/');
     const loc = start.headers.location!;
-    await req(w.url, 'PATCH', loc, {}, data);
-    expectError(await req(w.url, 'PUT', `${loc}?digest=${sha256('nope')}`), 400, 'DIGEST_INVALID');
+    await req(w.url, 'PATCH', loc, {}, data.subarray(0, 1000));
+    // A wrong final chunk: the session's bytes are now wrong, so it must not linger half-appended.
+    expectError(await req(w.url, 'PUT', `${loc}?digest=${sha256(data)}`, {}, randomBytes(2000)), 400, 'DIGEST_INVALID');
     expect((await req(w.url, 'HEAD', `/v2/edge/base/blobs/${sha256(data)}`)).status).toBe(404);
-    const ok = await req(w.url, 'PUT', `${loc}?digest=${sha256(data)}`);
+    expectError(await req(w.url, 'GET', loc), 404, 'BLOB_UPLOAD_UNKNOWN');
+    const again = await req(w.url, 'POST', '/v2/edge/base/blobs/uploads/');
+    await req(w.url, 'PATCH', again.headers.location!, {}, data.subarray(0, 1000));
+    const ok = await req(w.url, 'PUT', `${again.headers.location!}?digest=${sha256(data)}`, {}, data.subarray(1000));
     expect(ok.status).toBe(201);
     expect(ok.headers['docker-content-digest']).toBe(sha256(data));
   });
@@ -208,10 +212,10 @@ describe('names and headers', () => {
 });
 
 describe('manifests: bad input changes nothing', () => {
-  it('a manifest naming missing blobs → 404 MANIFEST_BLOB_UNKNOWN, no tag', async () => {
+  it('a manifest naming missing blobs → 400 MANIFEST_BLOB_UNKNOWN, no tag', async () => {
     await expectUnchanged(async () => {
       const m = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256('missing-config'), size: 14 }, layers: [] });
-      expectError(await req(w.url, 'PUT', '/v2/edge/base/manifests/broken', { 'Content-Type': OCI_MANIFEST }, m), 404, 'MANIFEST_BLOB_UNKNOWN');
+      expectError(await req(w.url, 'PUT', '/v2/edge/base/manifests/broken', { 'Content-Type': OCI_MANIFEST }, m), 400, 'MANIFEST_BLOB_UNKNOWN');
       expectError(await req(w.url, 'GET', '/v2/edge/base/manifests/broken'), 404, 'MANIFEST_UNKNOWN');
     });
   });
@@ -219,14 +223,14 @@ describe('manifests: bad input changes nothing', () => {
   it('a blob linked in another repository does not satisfy a manifest here', async () => {
     const other = await pushImage('edge/elsewhere', 'x');
     await expectUnchanged(async () => {
-      expectError(await req(w.url, 'PUT', '/v2/edge/fresh/manifests/x', { 'Content-Type': OCI_MANIFEST }, other.manifest), 404, 'MANIFEST_BLOB_UNKNOWN');
+      expectError(await req(w.url, 'PUT', '/v2/edge/fresh/manifests/x', { 'Content-Type': OCI_MANIFEST }, other.manifest), 400, 'MANIFEST_BLOB_UNKNOWN');
     });
   });
 
-  it('an index naming a missing child → 404 MANIFEST_BLOB_UNKNOWN', async () => {
+  it('an index naming a missing child → 400 MANIFEST_BLOB_UNKNOWN', async () => {
     await expectUnchanged(async () => {
       const idx = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha256('no-child'), size: 10 }] });
-      expectError(await req(w.url, 'PUT', '/v2/edge/base/manifests/idx', { 'Content-Type': OCI_INDEX }, idx), 404, 'MANIFEST_BLOB_UNKNOWN');
+      expectError(await req(w.url, 'PUT', '/v2/edge/base/manifests/idx', { 'Content-Type': OCI_INDEX }, idx), 400, 'MANIFEST_BLOB_UNKNOWN');
     });
   });
 
@@ -284,6 +288,10 @@ describe('features', () => {
     const tail = await req(w.url, 'GET', `/v2/edge/range/blobs/${d}`, { Range: 'bytes=-10' });
     expect(tail.body.equals(data.subarray(9990))).toBe(true);
     expect((await req(w.url, 'GET', `/v2/edge/range/blobs/${d}`, { Range: 'bytes=20000-' })).status).toBe(416);
+    // HEAD ignores Range
+    const head = await req(w.url, 'HEAD', `/v2/edge/range/blobs/${d}`, { Range: 'bytes=20000-' });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe('10000');
     const full = await req(w.url, 'GET', `/v2/edge/range/blobs/${d}`);
     expect(full.headers['content-length']).toBe('10000');
     expect(full.headers['docker-content-digest']).toBe(d);
