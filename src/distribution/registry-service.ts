@@ -242,7 +242,7 @@ export class RegistryService {
     const existing = await this.driver.stat(dest);
     if (existing && existing.size === size) {
       // Another upload of the same bytes got there first and may not have synced yet.
-      await this.driver.sync(dest);
+      await this.driver.sync(dest, { entry: true });
       await this.driver.delete(from);
     } else {
       if (uploadId) await this.driver.sync(from);

@@ -60,8 +60,11 @@ export interface BlobDriver {
   reader(path: string, range?: ByteRange): Promise<Readable>;
   /** Write a file, or append to it when `append` (offset = current size). */
   writer(path: string, opts?: { append?: boolean }): Promise<DriverWriter>;
-  /** fsync a file's content (before it is renamed into a place that makes it visible). */
-  sync(path: string): Promise<void>;
+  /**
+   * fsync a file's content (before it is renamed into a place that makes it visible); with
+   * `entry`, also the directory entry that names it.
+   */
+  sync(path: string, opts?: { entry?: boolean }): Promise<void>;
   /** Atomic rename; overwrites the destination. Throws PathNotFoundError. */
   move(from: string, to: string): Promise<void>;
   /** Delete a file or a whole subtree; deleting what is not there is not an error. */

@@ -225,8 +225,7 @@ export class FsBlobDriver implements BlobDriver {
     return new FsWriter(fh, file, 0, true);
   }
 
-  /** fsync a file and the directory entry that names it. */
-  async sync(p: string): Promise<void> {
+  async sync(p: string, opts: { entry?: boolean } = {}): Promise<void> {
     let fh: fsp.FileHandle;
     try {
       fh = await fsp.open(this.localPath(p), 'r+');
@@ -239,7 +238,7 @@ export class FsBlobDriver implements BlobDriver {
     } finally {
       await fh.close();
     }
-    await fsyncDir(path.dirname(this.localPath(p)));
+    if (opts.entry) await fsyncDir(path.dirname(this.localPath(p)));
   }
 
   /** mkdir -p, then fsync every directory that gained an entry, so the new path survives power loss. */

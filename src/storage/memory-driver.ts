@@ -66,7 +66,7 @@ export class MemoryBlobDriver implements BlobDriver {
     };
   }
 
-  async sync(p: string): Promise<void> {
+  async sync(p: string, _opts?: { entry?: boolean }): Promise<void> {
     if (!this.files.has(p)) throw new PathNotFoundError(p);
   }
 
