@@ -61,11 +61,22 @@ function parseRange(v: string | undefined, size: number): { start: number; end: 
   return { start, end };
 }
 
-function pageSize(q: URLSearchParams): number | undefined {
-  const n = q.get('n');
-  if (n === null) return undefined;
-  if (!/^\d+$/.test(n)) throw new OciError('PAGINATION_NUMBER_INVALID', 'n must be a non-negative integer', { detail: { n } });
-  return Math.min(Number(n), MAX_PAGE);
+/**
+ * One page of a sorted listing (`n`, `last`), with a `Link` to the next page whenever the
+ * listing goes on. Fetches one entry more than the page to know; with n=0 that single lookup
+ * still answers 404 for an unknown repository.
+ */
+async function paginate(q: URLSearchParams, base: string, list: (n: number, last?: string) => Promise<string[]>) {
+  const raw = q.get('n');
+  if (raw !== null && !/^\d+$/.test(raw)) throw new OciError('PAGINATION_NUMBER_INVALID', 'n must be a non-negative integer', { detail: { n: raw } });
+  const limit = raw === null ? MAX_PAGE : Math.min(Number(raw), MAX_PAGE);
+  const items = await list(limit + 1, q.get('last') ?? undefined);
+  const page = items.slice(0, limit);
+  const headers: Record<string, string> = {};
+  if (items.length > limit && page.length > 0) {
+    headers.Link = `<${base}?n=${limit}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
+  }
+  return { page, headers };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -248,12 +259,8 @@ export class DistributionHandlers {
           'Docker-Content-Digest': m.digest,
           ETag: `"${m.digest}"`,
         };
-        if (r.method === 'HEAD') {
-          res.writeHead(200, headers);
-          return void res.end();
-        }
         res.writeHead(200, headers);
-        return void res.end(m.content);
+        return void res.end(r.method === 'HEAD' ? undefined : m.content);
       }
       case 'PUT': {
         const body = await readBody(req, 4 * 1024 * 1024);
@@ -272,18 +279,8 @@ export class DistributionHandlers {
   // ---- listings ----
 
   async tags(r: V2Request): Promise<void> {
-    const { res, name, query } = r;
-    const n = pageSize(query);
-    const last = query.get('last') ?? undefined;
-    const limit = n ?? MAX_PAGE;
-    const tags = limit === 0 ? [] : await this.svc.listTags(name, limit + 1, last);
-    const page = tags.slice(0, limit);
-    const headers: Record<string, string> = {};
-    if (tags.length > limit) {
-      headers.Link = `</v2/${name}/tags/list?n=${limit}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
-    }
-    if (limit === 0) await this.svc.listTags(name, 1); // still 404 for an unknown repository
-    sendJson(res, 200, { name, tags: page }, headers);
+    const { page, headers } = await paginate(r.query, `/v2/${r.name}/tags/list`, (n, last) => this.svc.listTags(r.name, n, last));
+    sendJson(r.res, 200, { name: r.name, tags: page }, headers);
   }
 
   async referrers(r: V2Request, digest: string): Promise<void> {
@@ -296,16 +293,7 @@ export class DistributionHandlers {
   }
 
   async catalog(r: V2Request): Promise<void> {
-    const { res, query } = r;
-    const n = pageSize(query);
-    const last = query.get('last') ?? undefined;
-    const limit = n ?? MAX_PAGE;
-    const repos = limit === 0 ? [] : await this.svc.catalog(limit + 1, last);
-    const page = repos.slice(0, limit);
-    const headers: Record<string, string> = {};
-    if (repos.length > limit) {
-      headers.Link = `</v2/_catalog?n=${limit}&last=${encodeURIComponent(page[page.length - 1])}>; rel="next"`;
-    }
-    sendJson(res, 200, { repositories: page }, headers);
+    const { page, headers } = await paginate(r.query, '/v2/_catalog', (n, last) => this.svc.catalog(n, last));
+    sendJson(r.res, 200, { repositories: page }, headers);
   }
 }

@@ -10,9 +10,8 @@ import type { Readable } from 'node:stream';
 import { OciError } from '../errors/oci-errors.ts';
 import { digestOf, newHash, parseDigest, type DigestAlgorithm, type ParsedDigest } from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.ts';
-import { MT } from '../oci/media-types.ts';
 import { isValidTag } from '../oci/names.ts';
-import type { BlobDriver, ByteRange } from '../storage/driver.ts';
+import type { BlobDriver, ByteRange, DriverWriter } from '../storage/driver.ts';
 import { pathFor } from '../storage/paths.ts';
 import { MissingReferencesError, type ManifestRecord, type ManifestRef, type MetadataStore, type Referrer } from '../metadata/store.ts';
 
@@ -146,13 +145,7 @@ export class RegistryService {
       const st = await this.driver.stat(path);
       if (!st) throw new OciError('BLOB_UPLOAD_UNKNOWN', undefined, { detail: { uuid: id } });
       if (range) {
-        if (range.start !== st.size) {
-          throw new OciError('RANGE_INVALID', `chunk starts at ${range.start}, upload is at ${st.size}`, {
-            status: 416,
-            detail: { offset: st.size },
-            headers: { Range: `0-${Math.max(0, st.size - 1)}`, Location: `/v2/${repo}/blobs/uploads/${id}` },
-          });
-        }
+        checkChunkStart(repo, id, range, st.size);
         const want = range.end - range.start + 1;
         if (body.contentLength !== undefined && body.contentLength !== want) {
           throw new OciError('SIZE_INVALID', `Content-Length ${body.contentLength} does not match Content-Range ${range.start}-${range.end}`);
@@ -174,18 +167,9 @@ export class RegistryService {
     const w = await this.driver.writer(path, { append: true });
     // Hash into a copy until the chunk is committed, so a failed chunk leaves the state intact.
     const hash = hs ? hs.hash.copy() : undefined;
-    let n = 0;
+    let n: number;
     try {
-      for await (const chunk of body.stream) {
-        n += chunk.length;
-        if (expect !== undefined && n > expect) throw new OciError('SIZE_INVALID', 'body is longer than Content-Range');
-        hash?.update(chunk);
-        await w.write(chunk);
-      }
-      if (body.contentLength !== undefined && n !== body.contentLength) {
-        throw new OciError('SIZE_INVALID', `received ${n} bytes, Content-Length was ${body.contentLength}`);
-      }
-      if (expect !== undefined && n !== expect) throw new OciError('SIZE_INVALID', `received ${n} bytes, Content-Range announced ${expect}`);
+      n = await pump(body, w, hash, expect);
       await w.commit({ sync: false });
     } catch (e) {
       await w.cancel();
@@ -203,13 +187,7 @@ export class RegistryService {
       const path = pathFor({ kind: 'upload', id });
       const st = await this.driver.stat(path);
       if (!st) throw new OciError('BLOB_UPLOAD_UNKNOWN', undefined, { detail: { uuid: id } });
-      if (range && range.start !== st.size) {
-        throw new OciError('RANGE_INVALID', `chunk starts at ${range.start}, upload is at ${st.size}`, {
-          status: 416,
-          detail: { offset: st.size },
-          headers: { Range: `0-${Math.max(0, st.size - 1)}`, Location: `/v2/${repo}/blobs/uploads/${id}` },
-        });
-      }
+      if (range) checkChunkStart(repo, id, range, st.size);
       const size = body && (body.contentLength ?? 1) > 0 ? await this.appendBody(id, path, st.size, body, range ? range.end - range.start + 1 : undefined) : st.size;
       const actual = await this.digestOfUpload(id, path, size, d.algorithm);
       if (actual !== d.digest) {
@@ -222,7 +200,6 @@ export class RegistryService {
       }
       await this.commitBlobFile(path, d, sess.repositoryId, size, id);
       this.hashes.delete(id);
-      await this.driver.delete(pathFor({ kind: 'upload', id }));
       return d.digest;
     });
   }
@@ -271,16 +248,9 @@ export class RegistryService {
     const tmp = pathFor({ kind: 'tmp', id: randomUUID() });
     const w = await this.driver.writer(tmp);
     const h = newHash(d.algorithm);
-    let n = 0;
+    let n: number;
     try {
-      for await (const chunk of body.stream) {
-        n += chunk.length;
-        h.update(chunk);
-        await w.write(chunk);
-      }
-      if (body.contentLength !== undefined && n !== body.contentLength) {
-        throw new OciError('SIZE_INVALID', `received ${n} bytes, Content-Length was ${body.contentLength}`);
-      }
+      n = await pump(body, w, h);
       const actual = `${d.algorithm}:${h.digest('hex')}`;
       if (actual !== d.digest) throw new OciError('DIGEST_INVALID', 'provided digest did not match uploaded content', { detail: { expected: d.digest, actual } });
       await w.commit();
@@ -393,4 +363,31 @@ export class RegistryService {
   }
 }
 
-export const REFERRERS_MEDIA_TYPE = MT.OCI_INDEX;
+/** 416 for a chunk that does not start where the upload is, with the range to resume from. */
+function checkChunkStart(repo: string, id: string, range: ContentRange, size: number): void {
+  if (range.start === size) return;
+  throw new OciError('RANGE_INVALID', `chunk starts at ${range.start}, upload is at ${size}`, {
+    status: 416,
+    detail: { offset: size },
+    headers: { Range: `0-${Math.max(0, size - 1)}`, Location: `/v2/${repo}/blobs/uploads/${id}` },
+  });
+}
+
+/**
+ * Stream a body into a writer, hashing as it goes; checks the byte count against
+ * Content-Length and (for chunks) the length the Content-Range announced. Returns the count.
+ */
+async function pump(body: Body, w: DriverWriter, hash: Hash | undefined, expect?: number): Promise<number> {
+  let n = 0;
+  for await (const chunk of body.stream) {
+    n += chunk.length;
+    if (expect !== undefined && n > expect) throw new OciError('SIZE_INVALID', 'body is longer than Content-Range');
+    hash?.update(chunk);
+    await w.write(chunk);
+  }
+  if (body.contentLength !== undefined && n !== body.contentLength) {
+    throw new OciError('SIZE_INVALID', `received ${n} bytes, Content-Length was ${body.contentLength}`);
+  }
+  if (expect !== undefined && n !== expect) throw new OciError('SIZE_INVALID', `received ${n} bytes, Content-Range announced ${expect}`);
+  return n;
+}

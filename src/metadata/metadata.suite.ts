@@ -163,7 +163,6 @@ export function describeMetadata(name: string, make: () => Promise<{ store: Meta
       const r = await s.ensureRepository('u/p');
       await s.createUpload('abc', r.id);
       expect((await s.getUpload('abc'))?.repository).toBe('u/p');
-      await s.touchUpload('abc');
       expect(await s.deleteUpload('abc')).toBe(true);
       expect(await s.getUpload('abc')).toBeNull();
     });

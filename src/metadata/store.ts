@@ -152,13 +152,14 @@ export class MetadataStore {
     return r ? { size: Number(r.size) } : null;
   }
 
-  private blobCommits: { repositoryId: number; digest: string; size: number; uploadId?: string; resolve(): void; reject(e: unknown): void }[] = [];
+  private blobCommits: BlobCommit[] = [];
   private blobCommitRunning = false;
 
   /**
-   * Record a verified blob (idempotent) and link it into a repository. Concurrent calls are
-   * group-committed: all that arrive while one transaction runs share the next one (one fsync
-   * for many blobs), which is what keeps many parallel pushes fast on a durable database.
+   * Record a verified blob (idempotent) and link it into a repository; with `uploadId`, the
+   * finished session's row goes in the same transaction. Concurrent calls are group-committed:
+   * all that arrive while one transaction runs share the next one (one fsync for many blobs),
+   * which is what keeps many parallel pushes fast on a durable database.
    */
   commitBlob(repositoryId: number, digest: string, size: number, uploadId?: string): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -173,39 +174,16 @@ export class MetadataStore {
       while (this.blobCommits.length) {
         const batch = this.blobCommits.splice(0, 500);
         try {
-          await this.writeTx(async (trx) => {
-            const t = now();
-            const blobs = new Map(batch.map((b) => [b.digest, { digest: b.digest, size: b.size, created_at: t }]));
-            await trx.insertInto('blobs').values([...blobs.values()]).onConflict((oc) => oc.column('digest').doNothing()).execute();
-            const links = new Map(batch.map((b) => [`${b.repositoryId}|${b.digest}`, { repository_id: b.repositoryId, digest: b.digest, created_at: t }]));
-            await trx
-              .insertInto('repository_blobs')
-              .values([...links.values()])
-              .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-              .execute();
-            const uploads = batch.filter((b) => b.uploadId).map((b) => b.uploadId!);
-            if (uploads.length) await trx.deleteFrom('uploads').where('id', 'in', uploads).execute();
-          });
+          await this.writeTx((trx) => insertBlobCommits(trx, batch));
           for (const b of batch) b.resolve();
         } catch (e) {
-          if (batch.length === 1) batch[0].reject(e);
-          else {
-            // One bad entry must not fail the others: retry them one by one.
-            for (const b of batch) this.blobCommits.unshift(b);
-            const single = this.blobCommits.splice(0, batch.length);
-            for (const b of single) {
-              try {
-                await this.writeTx(async (trx) => {
-                  const t = now();
-                  await trx.insertInto('blobs').values({ digest: b.digest, size: b.size, created_at: t }).onConflict((oc) => oc.column('digest').doNothing()).execute();
-                  await trx.insertInto('repository_blobs').values({ repository_id: b.repositoryId, digest: b.digest, created_at: t }).onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).execute();
-                  if (b.uploadId) await trx.deleteFrom('uploads').where('id', '=', b.uploadId).execute();
-                });
-                b.resolve();
-              } catch (err) {
-                b.reject(err);
-              }
-            }
+          if (batch.length === 1) {
+            batch[0].reject(e);
+            continue;
+          }
+          // One bad entry must not fail the others: retry them one by one.
+          for (const b of batch) {
+            await this.writeTx((trx) => insertBlobCommits(trx, [b])).then(b.resolve, b.reject);
           }
         }
       }
@@ -248,10 +226,6 @@ export class MetadataStore {
       .where('u.id', '=', id)
       .executeTakeFirst();
     return r ? { id: r.id, repository: r.name, repositoryId: Number(r.repository_id), createdAt: Number(r.created_at) } : null;
-  }
-
-  async touchUpload(id: string): Promise<void> {
-    await this.db.updateTable('uploads').set({ updated_at: now() }).where('id', '=', id).execute();
   }
 
   async deleteUpload(id: string): Promise<boolean> {
@@ -442,8 +416,30 @@ async function present(db: Kysely<Database>, table: 'repository_blobs' | 'manife
   return have;
 }
 
+interface BlobCommit {
+  repositoryId: number;
+  digest: string;
+  size: number;
+  uploadId?: string;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+async function insertBlobCommits(trx: Kysely<Database>, batch: BlobCommit[]): Promise<void> {
+  const t = now();
+  const blobs = new Map(batch.map((b) => [b.digest, { digest: b.digest, size: b.size, created_at: t }]));
+  await trx.insertInto('blobs').values([...blobs.values()]).onConflict((oc) => oc.column('digest').doNothing()).execute();
+  const links = new Map(batch.map((b) => [`${b.repositoryId}|${b.digest}`, { repository_id: b.repositoryId, digest: b.digest, created_at: t }]));
+  await trx
+    .insertInto('repository_blobs')
+    .values([...links.values()])
+    .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+    .execute();
+  const uploads = batch.flatMap((b) => (b.uploadId ? [b.uploadId] : []));
+  if (uploads.length) await trx.deleteFrom('uploads').where('id', 'in', uploads).execute();
+}
+
 function* chunks<T>(a: T[], n: number): Generator<T[]> {
   for (let i = 0; i < a.length; i += n) yield a.slice(i, i + n);
 }
 
-export { sql };

@@ -10,8 +10,8 @@ import { PathNotFoundError, type BlobDriver, type ByteRange, type DriverWriter, 
 const FLUSH_BYTES = 1 << 20;
 /**
  * Large writes are flushed to disk progressively (an fdatasync every SYNC_EVERY bytes, in the
- * background) so that the disk works while the network is still receiving; the final fsync at
- * commit then only has the tail left, and a 1 GiB push costs max(network, disk), not their sum.
+ * background) so that the disk works while the network is still receiving and the final fsync
+ * at commit has only the tail left (the intent; not measured separately from the rest).
  */
 const SYNC_EVERY = 32 << 20;
 
@@ -39,6 +39,8 @@ class FsWriter implements DriverWriter {
   private closed = false;
   private unsynced = 0;
   private syncing: Promise<unknown> | null = null;
+  /** where the next flush writes: writes are positional, so appends and new files work alike */
+  private pos: number;
   size: number;
 
   constructor(
@@ -48,6 +50,7 @@ class FsWriter implements DriverWriter {
     private readonly created: boolean,
   ) {
     this.size = startSize;
+    this.pos = startSize;
   }
 
   private startFlush(): void {
@@ -56,9 +59,11 @@ class FsWriter implements DriverWriter {
     this.pending = [];
     this.pendingBytes = 0;
     const want = bufs.reduce((n, b) => n + b.length, 0);
-    this.inflight = this.fh.writev(bufs).then(
+    const at = this.pos;
+    this.pos += want;
+    this.inflight = this.fh.writev(bufs, at).then(
       async (r) => {
-        if (r.bytesWritten !== want) await this.writeRest(bufs, r.bytesWritten);
+        if (r.bytesWritten !== want) await this.writeRest(bufs, r.bytesWritten, at);
         this.unsynced += want;
         if (this.unsynced >= SYNC_EVERY && !this.syncing) {
           this.unsynced = 0;
@@ -77,11 +82,11 @@ class FsWriter implements DriverWriter {
     );
   }
 
-  private async writeRest(bufs: Buffer[], done: number): Promise<void> {
-    const all = Buffer.concat(bufs).subarray(done);
-    let off = 0;
-    while (off < all.length) {
-      const { bytesWritten } = await this.fh.write(all, off);
+  /** Finish a short writev (rare: signals, full disks report errors instead). */
+  private async writeRest(bufs: Buffer[], done: number, at: number): Promise<void> {
+    const all = Buffer.concat(bufs);
+    for (let off = done; off < all.length; ) {
+      const { bytesWritten } = await this.fh.write(all, off, all.length - off, at + off);
       off += bytesWritten;
     }
   }
@@ -204,25 +209,16 @@ export class FsBlobDriver implements BlobDriver {
 
   async writer(p: string, opts: { append?: boolean } = {}): Promise<DriverWriter> {
     const file = this.localPath(p);
-    await fsp.mkdir(path.dirname(file), { recursive: true });
     if (opts.append) {
-      let created = false;
-      let fh: fsp.FileHandle;
       try {
-        fh = await fsp.open(file, 'r+');
+        const fh = await fsp.open(file, 'r+');
+        return new FsWriter(fh, file, (await fh.stat()).size, false);
       } catch (e) {
         if (!isENOENT(e)) throw e;
-        fh = await fsp.open(file, 'w');
-        created = true;
       }
-      const { size } = await fh.stat();
-      // r+ writes at the current position; move it to the end by writing positionally via writev
-      // with no position (which appends after the last write). Seek by reading nothing at size.
-      const handle = new PositionedHandle(fh, size);
-      return new FsWriter(handle as unknown as fsp.FileHandle, file, size, created);
     }
-    const fh = await fsp.open(file, 'w');
-    return new FsWriter(fh, file, 0, true);
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    return new FsWriter(await fsp.open(file, 'w'), file, 0, true);
   }
 
   async sync(p: string, opts: { entry?: boolean } = {}): Promise<void> {
@@ -245,7 +241,8 @@ export class FsBlobDriver implements BlobDriver {
   private async mkdirDurable(dir: string): Promise<void> {
     const first = await fsp.mkdir(dir, { recursive: true });
     if (!first) return;
-    for (let d = dir; ; d = path.dirname(d)) {
+    // The parents of every created directory gained an entry: dirname(dir) up to dirname(first).
+    for (let d = path.dirname(dir); ; d = path.dirname(d)) {
       await fsyncDir(d);
       if (d === path.dirname(first) || d === path.dirname(d)) break;
     }
@@ -275,38 +272,5 @@ export class FsBlobDriver implements BlobDriver {
       if (isENOENT(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
       throw e;
     }
-  }
-}
-
-/** A FileHandle wrapper that writes at an explicit, advancing position (for appends with r+). */
-class PositionedHandle {
-  constructor(
-    private readonly fh: fsp.FileHandle,
-    private pos: number,
-  ) {}
-  get fd() {
-    return this.fh.fd;
-  }
-  async writev(bufs: Buffer[]) {
-    const r = await this.fh.writev(bufs, this.pos);
-    this.pos += r.bytesWritten;
-    return r;
-  }
-  async write(buf: Buffer, off: number) {
-    const r = await this.fh.write(buf, off, buf.length - off, this.pos);
-    this.pos += r.bytesWritten;
-    return r;
-  }
-  sync() {
-    return this.fh.sync();
-  }
-  datasync() {
-    return this.fh.datasync();
-  }
-  close() {
-    return this.fh.close();
-  }
-  truncate(n: number) {
-    return this.fh.truncate(n);
   }
 }
