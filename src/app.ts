@@ -6,10 +6,20 @@ import { DistributionHandlers } from './distribution/handlers.ts';
 import { handleV2 } from './distribution/router.ts';
 import type { RegistryService } from './distribution/registry-service.ts';
 import type { Logger } from './logger.ts';
+import type { Identity } from './identity/identity.ts';
+import type { AuditLog } from './identity/audit.ts';
+import type { ApiRouter } from './api/framework.ts';
+import { loginEndpoint, logoutEndpoint, tokenEndpoint, type EndpointDeps } from './identity/endpoints.ts';
+import { errorBody } from './api/framework.ts';
 
 export interface AppDeps {
   registry: RegistryService;
   logger: Logger;
+  identity: Identity;
+  audit: AuditLog;
+  api: ApiRouter;
+  externalUrl?: string;
+  sessionTtlMs: number;
   /** max request header bytes (Node default 16 KiB) */
   maxHeaderSize?: number;
 }
@@ -24,6 +34,15 @@ const COMMON_HEADERS = { 'Docker-Distribution-API-Version': 'registry/2.0' };
 export function buildApp(deps: AppDeps): App {
   const handlers = new DistributionHandlers(deps.registry);
   const { logger } = deps;
+  const v2ctx = { access: { identity: deps.identity, externalUrl: deps.externalUrl }, audit: deps.audit };
+  const ep: EndpointDeps = { identity: deps.identity, audit: deps.audit, sessionTtlMs: deps.sessionTtlMs };
+  const failPlain = (req: IncomingMessage, res: ServerResponse, e: unknown) => {
+    logger.error('request failed', { method: req.method, path: (req.url ?? '').split('?')[0], error: (e as Error)?.stack ?? String(e) });
+    if (res.headersSent) return void res.destroy();
+    const body = errorBody('INTERNAL_SERVER_ERROR', 'internal server error');
+    res.writeHead(500, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+  };
 
   const fail = (req: IncomingMessage, res: ServerResponse, e: unknown) => {
     let err: OciError;
@@ -65,7 +84,23 @@ export function buildApp(deps: AppDeps): App {
       res.on('finish', () => logger.debug('request', { method: req.method, path: pathname, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
     }
     if (pathname === '/v2' || pathname.startsWith('/v2/')) {
-      handleV2(handlers, req, res, pathname, query).catch((e) => fail(req, res, e));
+      handleV2(handlers, v2ctx, req, res, pathname, query).catch((e) => fail(req, res, e));
+      return;
+    }
+    if (pathname.startsWith('/api/v2.0/')) {
+      deps.api.handle(req, res, pathname.slice('/api/v2.0'.length), query).catch((e) => failPlain(req, res, e));
+      return;
+    }
+    if (pathname === '/service/token') {
+      tokenEndpoint(ep, req, res, query).catch((e) => failPlain(req, res, e));
+      return;
+    }
+    if (pathname === '/c/login') {
+      loginEndpoint(ep, req, res).catch((e) => failPlain(req, res, e));
+      return;
+    }
+    if (pathname === '/c/log_out') {
+      logoutEndpoint(ep, req, res).catch((e) => failPlain(req, res, e));
       return;
     }
     if (pathname === '/health' || pathname === '/healthz') {

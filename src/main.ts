@@ -9,10 +9,19 @@ import { openMetadata } from './metadata/open.ts';
 import type { MetadataStore } from './metadata/store.ts';
 import { FsBlobDriver } from './storage/fs-driver.ts';
 import { purgeUploads } from './distribution/upload-purge.ts';
+import cluster from 'node:cluster';
+import { buildApi } from './api/index.ts';
+import { AuditLog } from './identity/audit.ts';
+import { bootstrapIdentity } from './identity/bootstrap.ts';
+import { Identity, localBus, type InvalidationBus } from './identity/identity.ts';
+import { TokenSigner } from './identity/jwt.ts';
+import { LoginLimiter } from './identity/limiter.ts';
+import { IdentityStore } from './identity/store.ts';
 
 export interface Wharf {
   app: App;
   store: MetadataStore;
+  identity: Identity;
   logger: Logger;
   listen(): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
@@ -25,6 +34,23 @@ export interface CreateOptions {
    * other workers' writes in progress (the primary does it once before forking).
    */
   cleanTmp?: boolean;
+  /** create the admin and `library` on first start (default true; cluster workers leave it to the primary) */
+  bootstrap?: boolean;
+}
+
+/** Identity caches are per process; in a cluster the primary relays "something changed" to every worker. */
+export const CLUSTER_AUTH_MESSAGE = 'wharf:auth-changed';
+
+function clusterBus(): InvalidationBus {
+  if (!cluster.isWorker || !process.send) return localBus();
+  const subs: (() => void)[] = [];
+  process.on('message', (m: unknown) => {
+    if ((m as { type?: string })?.type === CLUSTER_AUTH_MESSAGE) subs.forEach((f) => f());
+  });
+  return {
+    publish: () => process.send?.({ type: CLUSTER_AUTH_MESSAGE }),
+    subscribe: (f) => void subs.push(f),
+  };
 }
 
 export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg.logLevel), opts: CreateOptions = {}): Promise<Wharf> {
@@ -32,7 +58,28 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   const driver = new FsBlobDriver(path.join(cfg.dataDir, 'storage'));
   const store = await openMetadata(cfg.databaseUrl, { sqliteSynchronous: cfg.sqliteSynchronous });
   const registry = new RegistryService({ store, driver });
-  const app = buildApp({ registry, logger });
+  const identityStore = new IdentityStore(store);
+  if (opts.bootstrap !== false) await bootstrapIdentity(identityStore, cfg.adminPassword, logger);
+  const audit = new AuditLog(identityStore, logger);
+  const identity = new Identity(identityStore, {
+    signer: TokenSigner.load(path.join(cfg.dataDir, 'keys')),
+    service: cfg.tokenService,
+    tokenTtlSec: cfg.tokenTtlSeconds,
+    limiter: new LoginLimiter({ maxFailures: cfg.loginMaxFailures, maxFailuresPerIp: cfg.loginMaxFailures * 10, windowMs: 300_000, lockMs: cfg.loginLockoutSeconds * 1000 }),
+    bus: clusterBus(),
+    logger,
+    onLogin: (username, ok, ip) => {
+      audit.record({ username, operation: ok ? 'login' : 'login_failed', resourceType: 'user', resource: username, projectId: null, clientIp: ip ?? null, success: ok });
+      if (!ok) logger.info('failed login', { username, ip });
+    },
+  });
+  const api = buildApi({ identity, audit, logger, store, registry, config: cfg });
+  const app = buildApp({ registry, logger, identity, audit, api, externalUrl: cfg.externalUrl || undefined, sessionTtlMs: cfg.sessionTtlMinutes * 60_000 });
+  const housekeeping = setInterval(() => {
+    identityStore.purgeSessions().catch((e) => logger.warn('session purge failed', { error: String(e) }));
+    if (cfg.auditRetentionDays > 0) identityStore.purgeAudit(Date.now() - cfg.auditRetentionDays * 86_400_000).catch((e) => logger.warn('audit purge failed', { error: String(e) }));
+  }, 3600_000);
+  housekeeping.unref();
   const purgeTimer = setInterval(() => {
     purgeUploads(store, driver, cfg.uploadPurgeAfterHours * 3600_000, logger, (id) => registry.forgetUpload(id)).catch((e) => logger.warn('upload purge failed', { error: String(e) }));
   }, 3600_000);
@@ -41,6 +88,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   return {
     app,
     store,
+    identity,
     logger,
     async listen() {
       const { host, port } = parseAddr(cfg.addr);
@@ -53,11 +101,13 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
     },
     async close() {
       clearInterval(purgeTimer);
+      clearInterval(housekeeping);
       await new Promise<void>((r) => {
         app.server.close(() => r());
         app.server.closeIdleConnections();
         setTimeout(() => app.server.closeAllConnections(), 5000).unref();
       });
+      await audit.flush();
       await store.close();
     },
   };

@@ -26,7 +26,7 @@ program
       await runPrimary(cfg);
       return;
     }
-    const wharf = await createWharf(cfg, undefined, { cleanTmp: !cluster.isWorker });
+    const wharf = await createWharf(cfg, undefined, { cleanTmp: !cluster.isWorker, bootstrap: !cluster.isWorker });
     const { host, port } = await wharf.listen();
     if (cluster.isWorker) {
       wharf.logger.debug('worker listening', { pid: process.pid });
@@ -52,6 +52,9 @@ async function runPrimary(cfg: ReturnType<typeof loadConfig>) {
   const { createLogger } = await import('../logger.ts');
   const logger = createLogger(cfg.logLevel);
   const store = await openMetadata(cfg.databaseUrl, { sqliteSynchronous: cfg.sqliteSynchronous });
+  const { IdentityStore } = await import('../identity/store.ts');
+  const { bootstrapIdentity } = await import('../identity/bootstrap.ts');
+  await bootstrapIdentity(new IdentityStore(store), cfg.adminPassword, logger);
   await store.close();
   await cleanTmp(cfg);
   let stopping = false;
@@ -68,6 +71,11 @@ async function runPrimary(cfg: ReturnType<typeof loadConfig>) {
     }
     logger.warn('worker exited; starting another', { pid: w.process.pid, code, signal });
     fork();
+  });
+  const { CLUSTER_AUTH_MESSAGE } = await import('../main.ts');
+  cluster.on('message', (from, msg: { type?: string }) => {
+    if (msg?.type !== CLUSTER_AUTH_MESSAGE) return;
+    for (const w of Object.values(cluster.workers ?? {})) if (w && w !== from) w.send(msg);
   });
   for (let i = 0; i < cfg.workers; i++) fork();
   const stop = (sig: string) => {
@@ -86,7 +94,7 @@ program
   .description('print the configuration keys (env and YAML) with their current values')
   .action(() => {
     const cfg = loadConfig();
-    for (const f of CONFIG_FIELDS) console.log(`${f.env.padEnd(32)} ${f.yaml.padEnd(22)} ${String(cfg[f.key]).padEnd(30)} ${f.description}`);
+    for (const f of CONFIG_FIELDS) console.log(`${f.env.padEnd(32)} ${f.yaml.padEnd(22)} ${(f.secret ? (cfg[f.key] ? '(set)' : '(unset)') : String(cfg[f.key])).padEnd(30)} ${f.description}`);
   });
 
 await program.parseAsync(process.argv);

@@ -18,6 +18,21 @@ export interface Config {
   workers: number;
   /** abandoned upload sessions older than this are purged (hours) */
   uploadPurgeAfterHours: number;
+  /** the admin's password on first start (generated and printed once when empty) */
+  adminPassword: string;
+  /** the URL clients reach Wharf at (token realm); derived from the Host header when empty */
+  externalUrl: string;
+  /** the token service's `service` name */
+  tokenService: string;
+  tokenTtlSeconds: number;
+  /** who may create projects: everyone (logged in) or adminonly */
+  projectCreation: 'everyone' | 'adminonly';
+  /** audit log entries older than this are deleted (days; 0 = keep forever) */
+  auditRetentionDays: number;
+  sessionTtlMinutes: number;
+  /** failed logins for one user name within 5 minutes that lock it for loginLockoutSeconds */
+  loginMaxFailures: number;
+  loginLockoutSeconds: number;
 }
 
 export interface ConfigField {
@@ -25,6 +40,8 @@ export interface ConfigField {
   env: string;
   yaml: string;
   type: 'string' | 'number' | 'enum';
+  /** never printed */
+  secret?: boolean;
   values?: string[];
   description: string;
 }
@@ -37,6 +54,15 @@ export const CONFIG_FIELDS: ConfigField[] = [
   { key: 'logLevel', env: 'WHARF_LOG_LEVEL', yaml: 'logLevel', type: 'enum', values: ['debug', 'info', 'warn', 'error', 'silent'], description: 'log level (default info)' },
   { key: 'workers', env: 'WHARF_WORKERS', yaml: 'workers', type: 'number', description: 'HTTP worker processes (default 1)' },
   { key: 'uploadPurgeAfterHours', env: 'WHARF_UPLOAD_PURGE_AFTER_HOURS', yaml: 'uploadPurgeAfterHours', type: 'number', description: 'purge abandoned uploads after this many hours (default 168)' },
+  { key: 'adminPassword', env: 'WHARF_ADMIN_PASSWORD', yaml: 'adminPassword', type: 'string', secret: true, description: "admin's password on first start (default: generated, printed once)" },
+  { key: 'externalUrl', env: 'WHARF_EXTERNAL_URL', yaml: 'externalUrl', type: 'string', description: 'URL clients use to reach Wharf, e.g. https://registry.example.com (default: from the Host header)' },
+  { key: 'tokenService', env: 'WHARF_TOKEN_SERVICE', yaml: 'tokenService', type: 'string', description: 'token service name (default wharf-registry)' },
+  { key: 'tokenTtlSeconds', env: 'WHARF_TOKEN_TTL_SECONDS', yaml: 'tokenTtlSeconds', type: 'number', description: 'lifetime of registry tokens (default 1800)' },
+  { key: 'projectCreation', env: 'WHARF_PROJECT_CREATION', yaml: 'projectCreation', type: 'enum', values: ['everyone', 'adminonly'], description: 'who may create projects (default everyone)' },
+  { key: 'auditRetentionDays', env: 'WHARF_AUDIT_RETENTION_DAYS', yaml: 'auditRetentionDays', type: 'number', description: 'delete audit log entries older than this many days (default 0 = keep)' },
+  { key: 'sessionTtlMinutes', env: 'WHARF_SESSION_TTL_MINUTES', yaml: 'sessionTtlMinutes', type: 'number', description: 'portal session lifetime (default 60)' },
+  { key: 'loginMaxFailures', env: 'WHARF_LOGIN_MAX_FAILURES', yaml: 'loginMaxFailures', type: 'number', description: 'failed logins of one user name within 5 min before it is locked (default 5)' },
+  { key: 'loginLockoutSeconds', env: 'WHARF_LOGIN_LOCKOUT_SECONDS', yaml: 'loginLockoutSeconds', type: 'number', description: 'how long a locked user name stays locked (default 300)' },
 ];
 
 export class ConfigError extends Error {}
@@ -67,12 +93,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     logLevel: String(raw.logLevel ?? 'info') as LogLevel,
     workers: Number(raw.workers ?? 1),
     uploadPurgeAfterHours: Number(raw.uploadPurgeAfterHours ?? 168),
+    adminPassword: String(raw.adminPassword ?? ''),
+    externalUrl: String(raw.externalUrl ?? ''),
+    tokenService: String(raw.tokenService ?? 'wharf-registry'),
+    tokenTtlSeconds: Number(raw.tokenTtlSeconds ?? 1800),
+    projectCreation: String(raw.projectCreation ?? 'everyone') as Config['projectCreation'],
+    auditRetentionDays: Number(raw.auditRetentionDays ?? 0),
+    sessionTtlMinutes: Number(raw.sessionTtlMinutes ?? 60),
+    loginMaxFailures: Number(raw.loginMaxFailures ?? 5),
+    loginLockoutSeconds: Number(raw.loginLockoutSeconds ?? 300),
   };
   for (const f of CONFIG_FIELDS) {
     const v = cfg[f.key];
     if (f.type === 'number' && (!Number.isFinite(v as number) || (v as number) < 0)) throw new ConfigError(`${f.env}: expected a non-negative number, got ${raw[f.key]}`);
     if (f.type === 'enum' && !f.values!.includes(String(v))) throw new ConfigError(`${f.env}: expected one of ${f.values!.join(', ')}, got ${v}`);
   }
+  if (cfg.externalUrl && !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(cfg.externalUrl)) throw new ConfigError(`WHARF_EXTERNAL_URL: expected http(s)://host[:port], got ${cfg.externalUrl}`);
+  if (cfg.tokenTtlSeconds < 30) throw new ConfigError('WHARF_TOKEN_TTL_SECONDS: at least 30');
+  if (cfg.loginMaxFailures < 1) throw new ConfigError('WHARF_LOGIN_MAX_FAILURES: at least 1');
   if (!/^[^\s]*:\d{1,5}$/.test(cfg.addr)) throw new ConfigError(`WHARF_ADDR: expected host:port, got ${cfg.addr}`);
   return cfg;
 }

@@ -15,6 +15,8 @@ export interface V2Request {
   method: string;
   name: string;
   query: URLSearchParams;
+  /** may the caller pull from this repository? (cross-repo mount sources, catalog entries) */
+  canPull: (repo: string) => Promise<boolean>;
 }
 
 const MAX_PAGE = 10_000;
@@ -200,7 +202,7 @@ export class DistributionHandlers {
       parseDigest(mount);
       const from = query.get('from') ?? undefined;
       if (from !== undefined) assertName(from);
-      if (await this.svc.mountBlob(name, mount, from)) {
+      if (await this.svc.mountBlob(name, mount, from, r.canPull)) {
         await drain(req);
         return empty(res, 201, { Location: `/v2/${name}/blobs/${mount}`, 'Docker-Content-Digest': mount });
       }
@@ -293,7 +295,19 @@ export class DistributionHandlers {
   }
 
   async catalog(r: V2Request): Promise<void> {
-    const { page, headers } = await paginate(r.query, '/v2/_catalog', (n, last) => this.svc.catalog(n, last));
+    // Only what the caller may pull: read on in batches until the page is full or the catalog ends.
+    const visible = async (n: number, last?: string): Promise<string[]> => {
+      const out: string[] = [];
+      let cursor = last;
+      const batch = Math.min(Math.max(n, 100), MAX_PAGE);
+      for (;;) {
+        const names = await this.svc.catalog(batch, cursor);
+        for (const name of names) if (out.length < n && (await r.canPull(name))) out.push(name);
+        if (out.length >= n || names.length < batch) return out;
+        cursor = names[names.length - 1];
+      }
+    };
+    const { page, headers } = await paginate(r.query, '/v2/_catalog', visible);
     sendJson(r.res, 200, { repositories: page }, headers);
   }
 }

@@ -82,17 +82,24 @@ export class RegistryService {
 
   // ---------------------------------------------------------------- uploads
 
-  /** Cross-repository mount; true when mounted, false when the caller should get a new session. */
-  async mountBlob(repo: string, digest: string, from: string | undefined, canRead: (repo: string) => boolean = () => true): Promise<boolean> {
+  /**
+   * Cross-repository mount; true when mounted, false when the caller should get a new session.
+   * Without `from` (automatic mount) the blob is mounted only when a repository the caller may
+   * read links it, so a mount never reveals content from elsewhere.
+   */
+  async mountBlob(repo: string, digest: string, from: string | undefined, canRead: (repo: string) => Promise<boolean> = async () => true): Promise<boolean> {
     const d = parseDigest(digest);
     let source: { size: number } | null = null;
     if (from !== undefined) {
-      if (!canRead(from)) return false;
+      if (!(await canRead(from))) return false;
       source = await this.store.getLinkedBlob(from, d.digest);
     } else if (this.autoMount) {
-      // Automatic content discovery: only blobs some repository still links. Access control
-      // (issue 3) must narrow this to repositories the caller may read.
-      source = await this.store.getLinkedAnywhere(d.digest);
+      for (const other of await this.store.repositoriesLinking(d.digest, 50)) {
+        if (other === repo || (await canRead(other))) {
+          source = await this.store.getLinkedBlob(other, d.digest);
+          if (source) break;
+        }
+      }
     }
     if (!source) return false;
     const r = await this.store.ensureRepository(repo);

@@ -5,6 +5,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OciError } from '../errors/oci-errors.ts';
 import { isValidName } from '../oci/names.ts';
 import type { DistributionHandlers, V2Request } from './handlers.ts';
+import { authenticateV2, authorizeRepo, canPull, requireLogin, type RepoAction, type V2Access } from './access.ts';
+import { Identity, tokenAllows, type ProjectInfo } from '../identity/identity.ts';
+import { clientIp } from '../identity/http-auth.ts';
+import type { AuditLog } from '../identity/audit.ts';
 
 type Route =
   | { kind: 'base' }
@@ -60,7 +64,30 @@ export function matchRoute(pathname: string): Route | null {
   return null;
 }
 
-export async function handleV2(h: DistributionHandlers, req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<void> {
+/** Which repository action a route needs. */
+function actionOf(kind: Route['kind'], method: string): RepoAction | null {
+  switch (kind) {
+    case 'base':
+    case 'catalog':
+      return null;
+    case 'uploads':
+    case 'upload':
+      return 'push';
+    case 'manifest':
+      return method === 'PUT' ? 'push' : method === 'DELETE' ? 'delete' : 'pull';
+    case 'blob':
+      return method === 'DELETE' ? 'delete' : 'pull';
+    default:
+      return 'pull';
+  }
+}
+
+export interface V2Context {
+  access: V2Access;
+  audit?: AuditLog;
+}
+
+export async function handleV2(h: DistributionHandlers, ctx: V2Context, req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<void> {
   const route = matchRoute(pathname);
   if (!route) throw new OciError('NAME_INVALID', 'no such endpoint or invalid repository name', { status: pathname.includes('%') || pathname.includes('..') ? 400 : 404, detail: { path: pathname } });
   const method = req.method ?? 'GET';
@@ -68,7 +95,30 @@ export async function handleV2(h: DistributionHandlers, req: IncomingMessage, re
   if (!METHODS[route.kind].includes(method)) {
     throw new OciError('UNSUPPORTED', `${method} is not supported here`, { headers: { Allow: METHODS[route.kind].join(', ') } });
   }
-  const r: V2Request = { req, res, method, name: 'name' in route ? route.name : '', query };
+  const auth = await authenticateV2(ctx.access, req);
+  const action = actionOf(route.kind, method);
+  const name = 'name' in route ? route.name : '';
+  let project: ProjectInfo | null = null;
+  if (route.kind === 'base') requireLogin(ctx.access, req, auth);
+  else if (route.kind === 'catalog') requireLogin(ctx.access, req, auth, 'registry:catalog:*');
+  else project = await authorizeRepo(ctx.access, req, auth, name, action!);
+  const canPullRepo = async (repo: string) => (auth.via !== 'bearer' || tokenAllows(auth.claims!, repo, 'pull')) && canPull(ctx.access, auth.subject, repo);
+  const r: V2Request = { req, res, method, name, query, canPull: canPullRepo };
+  if (ctx.audit && route.kind === 'manifest' && method !== 'HEAD') {
+    const audit = ctx.audit;
+    res.once('finish', () => {
+      if (res.statusCode >= 300) return;
+      const reference = route.reference;
+      audit.record({
+        username: Identity.nameOf(auth.subject),
+        operation: method === 'GET' ? 'pull' : method === 'PUT' ? 'create' : 'delete',
+        resourceType: 'artifact',
+        resource: `${name}${reference.includes(':') ? '@' : ':'}${reference}`,
+        projectId: project?.id ?? null,
+        clientIp: clientIp(req) ?? null,
+      });
+    });
+  }
   switch (route.kind) {
     case 'base':
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': 2 });

@@ -87,6 +87,84 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0002_identity': {
+      async up(db: Kysely<any>) {
+        const id = (t: any) => (dialect === 'postgres' ? t.addColumn('id', 'bigserial', (c: any) => c.primaryKey()) : t.addColumn('id', 'integer', (c: any) => c.primaryKey().autoIncrement()));
+        await id(db.schema.createTable('users'))
+          .addColumn('username', 'text', (c: any) => c.notNull().unique())
+          .addColumn('email', 'text')
+          .addColumn('realname', 'text')
+          .addColumn('comment', 'text')
+          .addColumn('password_hash', 'text', (c: any) => c.notNull())
+          .addColumn('sysadmin', 'integer', (c: any) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c: any) => c.notNull())
+          .execute();
+        await id(db.schema.createTable('projects'))
+          .addColumn('name', 'text', (c: any) => c.notNull().unique())
+          .addColumn('owner_id', 'bigint')
+          .addColumn('public', 'integer', (c: any) => c.notNull().defaultTo(0))
+          .addColumn('metadata', 'text', (c: any) => c.notNull())
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c: any) => c.notNull())
+          .execute();
+        await id(db.schema.createTable('project_members'))
+          .addColumn('project_id', 'bigint', (c: any) => c.notNull().references('projects.id').onDelete('cascade'))
+          .addColumn('user_id', 'bigint', (c: any) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('role_id', 'integer', (c: any) => c.notNull())
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c: any) => c.notNull())
+          .addUniqueConstraint('project_members_unique', ['project_id', 'user_id'])
+          .execute();
+        await db.schema.createIndex('project_members_user').on('project_members').column('user_id').execute();
+        await id(db.schema.createTable('robots'))
+          .addColumn('name', 'text', (c: any) => c.notNull().unique())
+          .addColumn('description', 'text')
+          .addColumn('level', 'text', (c: any) => c.notNull())
+          .addColumn('project_id', 'bigint', (c: any) => c.references('projects.id').onDelete('cascade'))
+          .addColumn('secret_hash', 'text', (c: any) => c.notNull())
+          .addColumn('permissions', 'text', (c: any) => c.notNull())
+          .addColumn('disabled', 'integer', (c: any) => c.notNull().defaultTo(0))
+          .addColumn('duration', 'integer', (c: any) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('creator', 'text')
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c: any) => c.notNull())
+          .execute();
+        await id(db.schema.createTable('access_tokens'))
+          .addColumn('user_id', 'bigint', (c: any) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c: any) => c.notNull())
+          .addColumn('token_hash', 'text', (c: any) => c.notNull())
+          .addColumn('scopes', 'text', (c: any) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addUniqueConstraint('access_tokens_name', ['user_id', 'name'])
+          .execute();
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id_hash', 'text', (c: any) => c.primaryKey())
+          .addColumn('user_id', 'bigint', (c: any) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('csrf', 'text', (c: any) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .execute();
+        await id(db.schema.createTable('audit_logs'))
+          .addColumn('username', 'text', (c: any) => c.notNull())
+          .addColumn('operation', 'text', (c: any) => c.notNull())
+          .addColumn('resource_type', 'text', (c: any) => c.notNull())
+          .addColumn('resource', 'text', (c: any) => c.notNull())
+          .addColumn('project_id', 'bigint')
+          .addColumn('client_ip', 'text')
+          .addColumn('success', 'integer', (c: any) => c.notNull())
+          .addColumn('op_time', 'bigint', (c: any) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_logs_time').on('audit_logs').column('op_time').execute();
+        await db.schema.createIndex('audit_logs_project').on('audit_logs').columns(['project_id', 'op_time']).execute();
+      },
+      async down(db: Kysely<any>) {
+        for (const t of ['audit_logs', 'sessions', 'access_tokens', 'robots', 'project_members', 'projects', 'users']) await db.schema.dropTable(t).ifExists().execute();
+      },
+    },
   };
 }
 
@@ -94,4 +172,4 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
   return { getMigrations: async () => migrations(dialect) };
 }
 
-export const LATEST_MIGRATION = '0001_registry_core';
+export const LATEST_MIGRATION = '0002_identity';

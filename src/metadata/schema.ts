@@ -59,7 +59,98 @@ export interface UploadsTable {
   updated_at: number;
 }
 
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  email: string | null;
+  realname: string | null;
+  comment: string | null;
+  password_hash: string;
+  sysadmin: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ProjectsTable {
+  id: Generated<number>;
+  name: string;
+  owner_id: number | null;
+  public: number;
+  /** JSON object of Harbor's project metadata (string values) */
+  metadata: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ProjectMembersTable {
+  id: Generated<number>;
+  project_id: number;
+  user_id: number;
+  role_id: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RobotsTable {
+  id: Generated<number>;
+  name: string;
+  description: string | null;
+  /** 'project' | 'system' */
+  level: string;
+  project_id: number | null;
+  /** sha256 of the secret (secrets are 256-bit random, so a fast hash is enough) */
+  secret_hash: string;
+  /** JSON: Harbor's robot permissions [{kind, namespace, access:[{resource, action}]}] */
+  permissions: string;
+  disabled: number;
+  duration: number;
+  /** epoch ms, -1 = never */
+  expires_at: number;
+  creator: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AccessTokensTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  token_hash: string;
+  /** JSON array of scopes */
+  scopes: string;
+  /** epoch ms, -1 = never */
+  expires_at: number;
+  created_at: number;
+}
+
+export interface SessionsTable {
+  id_hash: string;
+  user_id: number;
+  csrf: string;
+  expires_at: number;
+  created_at: number;
+}
+
+export interface AuditLogsTable {
+  id: Generated<number>;
+  username: string;
+  operation: string;
+  resource_type: string;
+  resource: string;
+  project_id: number | null;
+  client_ip: string | null;
+  success: number;
+  op_time: number;
+}
+
 export interface Database {
+  users: UsersTable;
+  projects: ProjectsTable;
+  project_members: ProjectMembersTable;
+  robots: RobotsTable;
+  access_tokens: AccessTokensTable;
+  sessions: SessionsTable;
+  audit_logs: AuditLogsTable;
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;

@@ -127,16 +127,16 @@ export class MetadataStore {
     return r ? { size: Number(r.size) } : null;
   }
 
-  /** A stored blob that some repository still links (an unlinked one is waiting for GC). */
-  async getLinkedAnywhere(digest: string): Promise<{ size: number } | null> {
-    const r = await this.db
+  /** Names of (up to `limit`) repositories that link a blob. */
+  async repositoriesLinking(digest: string, limit: number): Promise<string[]> {
+    const rows = await this.db
       .selectFrom('repository_blobs as l')
-      .innerJoin('blobs as b', 'b.digest', 'l.digest')
-      .select('b.size')
+      .innerJoin('repositories as r', 'r.id', 'l.repository_id')
+      .select('r.name')
       .where('l.digest', '=', digest)
-      .limit(1)
-      .executeTakeFirst();
-    return r ? { size: Number(r.size) } : null;
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.name);
   }
 
   /** The blob as the repository sees it: only through its link. */

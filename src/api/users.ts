@@ -1,0 +1,3 @@
+import type { ApiRoute } from './framework.ts';
+
+export const userRoutes: ApiRoute[] = [];
