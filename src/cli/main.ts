@@ -3,6 +3,7 @@ import cluster from 'node:cluster';
 import { Command } from 'commander';
 import { ConfigError, CONFIG_FIELDS, loadConfig } from '../config/config.ts';
 import { cleanTmp, createWharf } from '../main.ts';
+import { registerAdminCommands } from './admin.ts';
 
 const program = new Command();
 program.name('wharf').description('Wharf container image registry').version('0.1.0');
@@ -96,5 +97,7 @@ program
     const cfg = loadConfig();
     for (const f of CONFIG_FIELDS) console.log(`${f.env.padEnd(32)} ${f.yaml.padEnd(22)} ${(f.secret ? (cfg[f.key] ? '(set)' : '(unset)') : String(cfg[f.key])).padEnd(30)} ${f.description}`);
   });
+
+registerAdminCommands(program);
 
 await program.parseAsync(process.argv);

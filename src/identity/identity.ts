@@ -71,6 +71,7 @@ export class Identity {
   private readonly projectCache = new Map<string, Cached<ProjectInfo | null>>();
   private readonly memberCache = new Map<number, Cached<Map<number, number>>>();
   private readonly inflight = new Map<string, Promise<SubjectRef | null>>();
+  private readonly verifiedTokens = new Map<string, TokenClaims>();
   private readonly bus: InvalidationBus;
 
   constructor(
@@ -284,8 +285,16 @@ export class Identity {
 
   /** A bearer token from our token service: its subject (still alive) and claims, or null. */
   async bearer(token: string): Promise<{ subject: Subject; claims: TokenClaims } | null> {
-    const claims = this.signer.verify(token, this.service);
-    if (!claims) return null;
+    // A verified token's claims are kept until it expires: an ECDSA verification per request
+    // would cost more than the rest of a manifest GET.
+    let claims = this.verifiedTokens.get(token);
+    if (!claims || claims.exp <= Date.now() / 1000) {
+      this.verifiedTokens.delete(token);
+      claims = this.signer.verify(token, this.service) ?? undefined;
+      if (!claims) return null;
+      if (this.verifiedTokens.size >= 10_000) this.verifiedTokens.clear();
+      this.verifiedTokens.set(token, claims);
+    }
     const k = claims.wharf?.k;
     if (k !== 'u' && k !== 'r' && k !== 'p' && k !== 'a') return null;
     const subject = await this.subjectByRef({ k, id: Number(claims.wharf.id) });
