@@ -70,6 +70,7 @@ export function registerAdminCommands(program: Command): void {
   const user = program.command('user').description('manage users');
   common(user.command('add <username>'))
     .description('create a user; the password is read from standard input')
+    .option('--password-stdin', 'read the password from standard input (the only way; accepted for familiarity)')
     .option('--email <email>')
     .option('--realname <name>')
     .option('--admin', 'make the user a system admin')
@@ -96,6 +97,7 @@ export function registerAdminCommands(program: Command): void {
     });
   common(user.command('passwd <username>'))
     .description("set a user's password; the new password is read from standard input")
+    .option('--password-stdin', 'read the password from standard input (the only way)')
     .action(async (username: string, o: Common) => {
       const password = await readStdin();
       const bad = passwordPolicyError(password);

@@ -31,15 +31,19 @@ const PATTERNS: [RegExp, (m: RegExpExecArray) => Route][] = [
   [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: m[1], digest: m[2] })],
 ];
 
-const METHODS: Record<Route['kind'], string[]> = {
-  base: ['GET', 'HEAD'],
-  catalog: ['GET'],
-  tags: ['GET'],
-  manifest: ['GET', 'HEAD', 'PUT', 'DELETE'],
-  uploads: ['POST'],
-  upload: ['GET', 'PATCH', 'PUT', 'DELETE'],
-  blob: ['GET', 'HEAD', 'DELETE'],
-  referrers: ['GET'],
+/**
+ * Each route's methods and the repository permission each needs (null: login only — `/v2/` and
+ * the catalog, which is filtered per caller). Uploads, including their status GET, are push.
+ */
+const PERMISSIONS: Record<Route['kind'], Record<string, RepoAction | null>> = {
+  base: { GET: null, HEAD: null },
+  catalog: { GET: null },
+  tags: { GET: 'pull' },
+  manifest: { GET: 'pull', HEAD: 'pull', PUT: 'push', DELETE: 'delete' },
+  uploads: { POST: 'push' },
+  upload: { GET: 'push', PATCH: 'push', PUT: 'push', DELETE: 'push' },
+  blob: { GET: 'pull', HEAD: 'pull', DELETE: 'delete' },
+  referrers: { GET: 'pull' },
 };
 
 /** References, digests and upload ids may arrive percent-encoded (`sha256%3A…`); names never are. */
@@ -64,24 +68,6 @@ export function matchRoute(pathname: string): Route | null {
   return null;
 }
 
-/** Which repository action a route needs. */
-function actionOf(kind: Route['kind'], method: string): RepoAction | null {
-  switch (kind) {
-    case 'base':
-    case 'catalog':
-      return null;
-    case 'uploads':
-    case 'upload':
-      return 'push';
-    case 'manifest':
-      return method === 'PUT' ? 'push' : method === 'DELETE' ? 'delete' : 'pull';
-    case 'blob':
-      return method === 'DELETE' ? 'delete' : 'pull';
-    default:
-      return 'pull';
-  }
-}
-
 export interface V2Context {
   access: V2Access;
   audit?: AuditLog;
@@ -92,11 +78,12 @@ export async function handleV2(h: DistributionHandlers, ctx: V2Context, req: Inc
   if (!route) throw new OciError('NAME_INVALID', 'no such endpoint or invalid repository name', { status: pathname.includes('%') || pathname.includes('..') ? 400 : 404, detail: { path: pathname } });
   const method = req.method ?? 'GET';
   if ('name' in route && !isValidName(route.name)) throw new OciError('NAME_INVALID', 'invalid repository name', { detail: { name: route.name } });
-  if (!METHODS[route.kind].includes(method)) {
-    throw new OciError('UNSUPPORTED', `${method} is not supported here`, { headers: { Allow: METHODS[route.kind].join(', ') } });
+  const perms = PERMISSIONS[route.kind];
+  if (!Object.prototype.hasOwnProperty.call(perms, method)) {
+    throw new OciError('UNSUPPORTED', `${method} is not supported here`, { headers: { Allow: Object.keys(perms).join(', ') } });
   }
   const auth = await authenticateV2(ctx.access, req);
-  const action = actionOf(route.kind, method);
+  const action = perms[method];
   const name = 'name' in route ? route.name : '';
   let project: ProjectInfo | null = null;
   if (route.kind === 'base') requireLogin(ctx.access, req, auth);

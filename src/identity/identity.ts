@@ -11,7 +11,8 @@ import { decide, grantedActions, roleFromId, type Action, type Principal, type R
 import type { Logger } from '../logger.ts';
 import { TokenSigner, type AccessEntry, type TokenClaims } from './jwt.ts';
 import { LoginLimiter } from './limiter.ts';
-import { safeEqual, sha256hex, verifyPassword } from './secrets.ts';
+import { sha256hex } from './secrets.ts';
+import { DatabaseProvider, type AuthProvider } from './providers.ts';
 import type { IdentityStore, Project, RobotPermission } from './store.ts';
 
 export type Subject =
@@ -51,6 +52,8 @@ export interface IdentityOptions {
   bus?: InvalidationBus;
   cacheTtlMs?: number;
   logger: Logger;
+  /** tried in order; default: the database provider alone */
+  providers?: AuthProvider[];
   /** called after every fresh (not cached) credential check */
   onLogin?: (username: string, ok: boolean, ip: string | undefined) => void;
 }
@@ -73,6 +76,7 @@ export class Identity {
   private readonly inflight = new Map<string, Promise<SubjectRef | null>>();
   private readonly verifiedTokens = new Map<string, TokenClaims>();
   private readonly bus: InvalidationBus;
+  private readonly providers: AuthProvider[];
 
   constructor(
     readonly store: IdentityStore,
@@ -82,6 +86,7 @@ export class Identity {
     this.signer = opts.signer;
     this.ttl = opts.cacheTtlMs ?? 30_000;
     this.bus = opts.bus ?? localBus();
+    this.providers = opts.providers ?? [new DatabaseProvider(store)];
     this.bus.subscribe(() => this.clear());
   }
 
@@ -265,22 +270,11 @@ export class Identity {
   }
 
   private async check(username: string, secret: string): Promise<SubjectRef | null> {
-    if (username.startsWith('robot$')) {
-      const r = await this.store.getRobotByName(username);
-      const ok = safeEqual(sha256hex(secret), r?.secretHash ?? sha256hex(''));
-      if (!r || !ok || r.disabled || (r.expiresAt !== -1 && r.expiresAt <= Date.now())) return null;
-      return { k: 'r', id: r.id };
+    for (const p of this.providers) {
+      const ref = await p.verify(username, secret);
+      if (ref) return ref;
     }
-    const user = await this.store.getUserByName(username);
-    const pat = /^wpat_(\d+)_([A-Za-z0-9_-]{20,})$/.exec(secret);
-    if (pat) {
-      const t = await this.store.getToken(Number(pat[1]));
-      const ok = safeEqual(sha256hex(secret), t?.tokenHash ?? sha256hex(''));
-      if (!user || !t || !ok || t.userId !== user.id || (t.expiresAt !== -1 && t.expiresAt <= Date.now())) return null;
-      return { k: 'p', id: t.id };
-    }
-    const ok = await verifyPassword(secret, user?.passwordHash ?? null);
-    return ok && user ? { k: 'u', id: user.id } : null;
+    return null;
   }
 
   /** A bearer token from our token service: its subject (still alive) and claims, or null. */
