@@ -371,8 +371,13 @@ class Bench {
   async manifests(): Promise<void> {
     const o = this.o;
     this.phaseStart();
-    const script = path.join(this.data.dir, 'manifest.lua');
-    await writeWrkScript(script, { Accept: ACCEPT_MANIFESTS });
+    // one wrk script per target: Wharf's also carries the admin's Authorization header
+    const scripts = new Map<TargetName, string>();
+    for (const t of this.ts) {
+      const f = path.join(this.data.dir, `manifest-${t.name}.lua`);
+      await writeWrkScript(f, { Accept: ACCEPT_MANIFESTS, ...(t.server.auth ? { Authorization: t.server.auth } : {}) });
+      scripts.set(t.name, f);
+    }
     const repo = 'bench/manifest';
     const img = makeSmallImage(o.layers, 'manifest');
     const setupLine = this.res.line('manifest.tag', 'manifest', `manifest GET by tag (${o.connections} conns)`, 'req/s', 'higher');
@@ -408,7 +413,7 @@ class Bench {
       // warm-up run (untimed)
       for (const t of ts) {
         try {
-          check(await runWrk(`${t.server.url}/v2/${repo}/manifests/${ref}`, script, { ...wrkOpts, durationS: Math.min(2, o.duration) }));
+          check(await runWrk(`${t.server.url}/v2/${repo}/manifests/${ref}`, scripts.get(t.name)!, { ...wrkOpts, durationS: Math.min(2, o.duration) }));
         } catch (e) {
           this.fail(rps, t, e);
         }
@@ -417,7 +422,7 @@ class Bench {
         const k0 = census();
         const c0 = cpuSeconds(t.server.pid);
         const s0 = selfCpuS();
-        const w = await runWrk(`${t.server.url}/v2/${repo}/manifests/${ref}`, script, wrkOpts);
+        const w = await runWrk(`${t.server.url}/v2/${repo}/manifests/${ref}`, scripts.get(t.name)!, wrkOpts);
         const serverCpuS = cpuSeconds(t.server.pid) - c0;
         const clientCpuS = selfCpuS() - s0; // includes wrk (reaped child)
         const { kernelS: kernelCpuS, otherS: otherCpuS } = censusDelta(k0, census());
@@ -445,7 +450,7 @@ class Bench {
       for (const t of this.live(wall, order)) {
         syncDisks(o);
         const agent = makeAgent();
-        const c = new RegistryClient(t.server.url, agent);
+        const c = new RegistryClient(t.server.url, agent, t.server.auth);
         try {
           const m = await timed(t, async () => {
             const rs = await Promise.allSettled(imgs.map((img, i) => pushSmallImage(c, `bench/img-r${rep}-${i}`, 'v1', img)));

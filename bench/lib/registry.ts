@@ -28,17 +28,27 @@ function expect(r: Pick<Resp, 'status' | 'body'>, want: number | number[], what:
  */
 export class RegistryClient {
   readonly raw: RawPool;
+  /**
+   * `auth`: an Authorization header value sent on every request (Wharf: the admin's
+   * pre-computed Basic credentials; the Go reference has no auth and gets none).
+   */
   constructor(
     readonly base: string,
     readonly agent: http.Agent,
+    readonly auth?: string,
   ) {
     this.raw = new RawPool(base);
+  }
+
+  /** headers plus Authorization when this client has credentials */
+  private h(headers: Record<string, string | number> = {}): Record<string, string | number> {
+    return this.auth ? { Authorization: this.auth, ...headers } : headers;
   }
 
   private rawReq(method: string, u: URL | string, r: Omit<RawRequest, 'method' | 'path'> = {}) {
     const url = typeof u === 'string' ? new URL(u, this.base) : u;
     if (url.host !== new URL(this.base).host) throw new HttpError(`${method} ${url}: other host`);
-    return this.raw.request({ method, path: url.pathname + url.search, keepBody: true, ...r });
+    return this.raw.request({ method, path: url.pathname + url.search, keepBody: true, ...r, headers: this.h(r.headers) });
   }
 
   close(): void {
@@ -95,11 +105,11 @@ export class RegistryClient {
 
   /** Small in-memory blob: POST then PUT ?digest= (node:http). */
   async pushBuffer(repo: string, data: Buffer, digest: string): Promise<void> {
-    const r0 = await request(this.agent, 'POST', `${this.base}/v2/${repo}/blobs/uploads/`);
+    const r0 = await request(this.agent, 'POST', `${this.base}/v2/${repo}/blobs/uploads/`, { headers: this.h() });
     expect(r0, 202, `POST /v2/${repo}/blobs/uploads/`);
     const u = this.loc(r0, 'POST upload');
     const r = await request(this.agent, 'PUT', this.withDigest(u, digest), {
-      headers: { 'Content-Type': 'application/octet-stream' },
+      headers: this.h({ 'Content-Type': 'application/octet-stream' }),
       body: data,
     });
     expect(r, 201, 'PUT upload');
@@ -117,7 +127,7 @@ export class RegistryClient {
 
   async putManifest(repo: string, ref: string, body: Buffer, mediaType = OCI_MANIFEST): Promise<void> {
     const r = await request(this.agent, 'PUT', `${this.base}/v2/${repo}/manifests/${ref}`, {
-      headers: { 'Content-Type': mediaType },
+      headers: this.h({ 'Content-Type': mediaType }),
       body,
     });
     expect(r, 201, `PUT manifest ${repo}:${ref}`);
@@ -125,7 +135,7 @@ export class RegistryClient {
 
   async getManifest(repo: string, ref: string): Promise<Resp> {
     const r = await request(this.agent, 'GET', `${this.base}/v2/${repo}/manifests/${ref}`, {
-      headers: { Accept: ACCEPT_MANIFESTS },
+      headers: this.h({ Accept: ACCEPT_MANIFESTS }),
     });
     expect(r, 200, `GET manifest ${repo}:${ref}`);
     return r;

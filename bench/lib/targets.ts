@@ -1,9 +1,11 @@
 // The registries under test, each a child process on its own loopback port and temp data dir:
 // Wharf and the Go reference via test/helpers/servers.ts, plus the calibration null registry.
+// Wharf refuses anonymous pushes and keeps repositories in projects: its client sends the
+// admin's Basic credentials on every request, and the project `bench` is created at start.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type http from 'node:http';
-import { freePort, repoRoot, startReference, startWharf } from '../../test/helpers/servers.ts';
+import { adminAuth, createProject, freePort, repoRoot, startReference, startWharf } from '../../test/helpers/servers.ts';
 import { makeAgent } from './http.ts';
 import { MemWatch } from './procstat.ts';
 import { RegistryClient } from './registry.ts';
@@ -13,6 +15,8 @@ export const TARGET_LABEL: Record<TargetName, string> = { reference: 'go-ref', w
 
 export interface Server {
   url: string;
+  /** Authorization header value for every request (Wharf only) */
+  auth?: string;
   pid: number;
   dataDir?: string;
   stop(opts?: { keepData?: boolean }): Promise<void>;
@@ -76,8 +80,16 @@ export async function startTarget(name: TargetName): Promise<Target> {
     server = await startNull();
   } else {
     const r = name === 'wharf' ? await startWharf() : await startReference();
+    try {
+      // every repository the benchmark uses is bench/…
+      await createProject(r, 'bench');
+    } catch (e) {
+      await r.stop();
+      throw e;
+    }
     server = {
       url: r.url,
+      auth: r.kind === 'wharf' ? adminAuth(r) : undefined,
       pid: r.proc.pid!,
       dataDir: r.dataDir,
       stop: (o) => r.stop(o),
@@ -93,7 +105,7 @@ export async function startTarget(name: TargetName): Promise<Target> {
     label: TARGET_LABEL[name],
     server,
     agent,
-    client: new RegistryClient(server.url, agent),
+    client: new RegistryClient(server.url, agent, server.auth),
     mem,
     idleKb: mem.rssKb(),
     dead: () => server.exited(),

@@ -52,10 +52,11 @@ const scopeActions: Record<RepoAction, string> = { pull: 'pull', push: 'pull,pus
  * scope), 403 DENIED (credentials without the permission) or NAME_UNKNOWN (push into a project
  * that does not exist) otherwise. Returns the project.
  */
-export async function authorizeRepo(access: V2Access, req: IncomingMessage, auth: RequestAuth, repo: string, action: RepoAction): Promise<ProjectInfo | null> {
+export async function authorizeRepo(access: V2Access, req: IncomingMessage, auth: RequestAuth, repo: string, action: RepoAction, extraScope?: string): Promise<ProjectInfo | null> {
   const { identity } = access;
   const project = await identity.projectOfRepository(repo);
-  const scope = `repository:${repo}:${scopeActions[action]}`;
+  // Several scopes go in one space-separated scope parameter, as distribution writes them.
+  const scope = `repository:${repo}:${scopeActions[action]}${extraScope ? ` ${extraScope}` : ''}`;
   const s = auth.subject;
   if (auth.via === 'bearer' && !tokenAllows(auth.claims!, repo, action)) {
     throw unauthorized(access, req, `the token does not grant ${action} on ${repo}`, scope, 'insufficient_scope');
@@ -83,4 +84,17 @@ export async function canPull(access: V2Access, subject: Subject, repo: string):
   const project = await access.identity.projectOfRepository(repo);
   if (!project) return subject.kind === 'user' && subject.sysadmin;
   return Identity.scopeAllows(subject, 'pull') && access.identity.can(subject, project, 'repository', 'pull');
+}
+
+/**
+ * A cross-repository mount also reads the source. A token that lacks pull on the source while
+ * its holder could pull gets a 401 naming both scopes, so the client fetches a token that covers
+ * the mount (distribution asks for the same); a caller who may not read the source gets a plain
+ * upload session instead (the spec's fallback), never the blob.
+ */
+export async function authorizeMountSource(access: V2Access, req: IncomingMessage, auth: RequestAuth, repo: string, from: string): Promise<void> {
+  if (auth.via !== 'bearer' || tokenAllows(auth.claims!, from, 'pull')) return;
+  if (await canPull(access, auth.subject, from)) {
+    throw unauthorized(access, req, `the token does not grant pull on the mount source ${from}`, `repository:${repo}:pull,push repository:${from}:pull`, 'insufficient_scope');
+  }
 }

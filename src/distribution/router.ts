@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OciError } from '../errors/oci-errors.ts';
 import { isValidName } from '../oci/names.ts';
 import type { DistributionHandlers, V2Request } from './handlers.ts';
-import { authenticateV2, authorizeRepo, canPull, requireLogin, type RepoAction, type V2Access } from './access.ts';
+import { authenticateV2, authorizeMountSource, authorizeRepo, canPull, requireLogin, type RepoAction, type V2Access } from './access.ts';
 import { Identity, tokenAllows, type ProjectInfo } from '../identity/identity.ts';
 import { clientIp } from '../identity/http-auth.ts';
 import type { AuditLog } from '../identity/audit.ts';
@@ -88,7 +88,12 @@ export async function handleV2(h: DistributionHandlers, ctx: V2Context, req: Inc
   let project: ProjectInfo | null = null;
   if (route.kind === 'base') requireLogin(ctx.access, req, auth);
   else if (route.kind === 'catalog') requireLogin(ctx.access, req, auth, 'registry:catalog:*');
-  else project = await authorizeRepo(ctx.access, req, auth, name, action!);
+  else {
+    const from = route.kind === 'uploads' && query.get('mount') !== null ? query.get('from') : null;
+    const fromOk = from !== null && isValidName(from);
+    project = await authorizeRepo(ctx.access, req, auth, name, action!, fromOk ? `repository:${from}:pull` : undefined);
+    if (fromOk) await authorizeMountSource(ctx.access, req, auth, name, from!);
+  }
   const canPullRepo = async (repo: string) => (auth.via !== 'bearer' || tokenAllows(auth.claims!, repo, 'pull')) && canPull(ctx.access, auth.subject, repo);
   const r: V2Request = { req, res, method, name, query, canPull: canPullRepo };
   if (ctx.audit && route.kind === 'manifest' && method !== 'HEAD') {

@@ -1,4 +1,5 @@
 // The README's quick start: `npm start` and `npx wharf serve` serve a registry from a checkout.
+// (With authentication /v2/ answers an anonymous client 401 with a Bearer challenge: that is up.)
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,13 +16,23 @@ async function serveWith(cmd: string, args: string[]) {
   proc.stderr.on('data', (d) => (out += d));
   try {
     const deadline = Date.now() + 60_000;
+    // "up": /v2/ answers 200, or (with authentication, docs/identity.md) 401 with a Bearer
+    // challenge naming the token service
     let status = 0;
-    while (Date.now() < deadline && status !== 200) {
+    let challenge = '';
+    const up = () => status === 200 || (status === 401 && /^Bearer\s+realm="[^"]+\/service\/token"/i.test(challenge));
+    while (Date.now() < deadline && !up()) {
       if (proc.exitCode !== null) break;
-      status = await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.status, () => 0);
-      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      [status, challenge] = await fetch(`http://127.0.0.1:${port}/v2/`).then(
+        async (r) => {
+          await r.arrayBuffer();
+          return [r.status, r.headers.get('www-authenticate') ?? ''] as [number, string];
+        },
+        () => [0, ''] as [number, string],
+      );
+      if (!up()) await new Promise((r) => setTimeout(r, 100));
     }
-    expect(status, out).toBe(200);
+    expect(up(), `GET /v2/ -> ${status} ${challenge}\n${out}`).toBe(true);
     expect((await stat(path.join(dataDir, 'wharf.db'))).isFile()).toBe(true);
     expect(out).toContain('wharf listening');
   } finally {

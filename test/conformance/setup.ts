@@ -6,7 +6,9 @@
 //     OCI_NAMESPACE, OCI_CROSSMOUNT_NAMESPACE, OCI_USERNAME/OCI_PASSWORD, OCI_TEST_*, ...);
 //   - the registry under test: an already running one (OCI_ROOT_URL) or one started per test file
 //     through test/helpers/servers.ts `startTarget()` (Wharf, or the Go reference with
-//     WHARF_TEST_TARGET=reference);
+//     WHARF_TEST_TARGET=reference); a registry started here gets the projects the namespaces live
+//     in (their first path component) and the suite logs in as its admin unless
+//     OCI_USERNAME/OCI_PASSWORD say otherwise;
 //   - a small HTTP client with reggie's request model (path templates, relative Location reuse,
 //     query parameters appended to an existing query, basic/bearer auth on 401);
 //   - the test data, built the way the Go suite builds it (one config + image manifest per
@@ -22,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeEach } from 'vitest';
-import { startTarget, type RunningRegistry } from '../helpers/servers.ts';
+import { createProjects, projectsOf, startTarget, type RunningRegistry } from '../helpers/servers.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration (same variables as the Go suite)
@@ -82,7 +84,9 @@ export const deleteManifestBeforeBlobs = envBool('OCI_DELETE_MANIFEST_BEFORE_BLO
 const wharfStartedHere = !env.OCI_ROOT_URL && env.WHARF_TEST_TARGET !== 'reference';
 export const runAutomaticCrossmountTest = env.OCI_AUTOMATIC_CROSSMOUNT !== undefined || wharfStartedHere;
 export const automaticCrossmountEnabled = envBool('OCI_AUTOMATIC_CROSSMOUNT') ?? wharfStartedHere;
-export const crossmountNamespace = env.OCI_CROSSMOUNT_NAMESPACE || `conformance-${randomUUID()}`;
+// The Go suite's default is `conformance-<uuid>`; Wharf keeps every repository in a project, so
+// here the random part is a repository inside a project of its own (a cross-project mount).
+export const crossmountNamespace = env.OCI_CROSSMOUNT_NAMESPACE || `oci-crossmount/conformance-${randomUUID()}`;
 export const debug = envBool('OCI_DEBUG') ?? false;
 const defaultNamespace = 'oci-conformance/repo';
 
@@ -711,7 +715,18 @@ export async function openTarget(workflow: Workflow): Promise<Target> {
     return { client: new Client(url, namespace, opts), url, namespace, kind: 'external', close: async () => release() };
   }
   const registry = await startTarget();
-  const kind = process.env.WHARF_TEST_TARGET === 'reference' ? 'reference' : 'wharf';
+  const kind = registry.kind;
+  try {
+    await createProjects(registry, projectsOf([namespace, crossmountNamespace]));
+  } catch (e) {
+    await registry.stop();
+    throw e;
+  }
+  // the registry's admin, unless the Go suite's variables name someone
+  if (env.OCI_USERNAME === undefined && env.OCI_PASSWORD === undefined) {
+    opts.username = registry.admin.username;
+    opts.password = registry.admin.password;
+  }
   return {
     client: new Client(registry.url, namespace, opts),
     url: registry.url,

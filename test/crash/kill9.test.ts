@@ -1,11 +1,12 @@
 // Crash safety: kill -9 the server at random moments while many clients push (monolithic and
 // chunked blobs, manifests, indexes). After each restart every tag must resolve to a manifest
 // whose blobs and children are all present and hash to their digests, and every blob a
-// repository shows must be complete.
+// repository shows must be complete. The clients push as the admin (Basic credentials on every
+// request) into the project `crash`.
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { req } from '../helpers/raw-http.ts';
-import { startWharf, type RunningRegistry } from '../helpers/servers.ts';
+import { req, type Base } from '../helpers/raw-http.ts';
+import { createProject, startWharf, type RunningRegistry } from '../helpers/servers.ts';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -16,7 +17,7 @@ afterAll(async () => {
   await w?.stop();
 });
 
-async function pushBlobChunked(base: string, repo: string, data: Buffer): Promise<string> {
+async function pushBlobChunked(base: Base, repo: string, data: Buffer): Promise<string> {
   const d = sha256(data);
   const s = await req(base, 'POST', `/v2/${repo}/blobs/uploads/`);
   if (s.status !== 202) throw new Error(`POST ${s.status}`);
@@ -33,7 +34,7 @@ async function pushBlobChunked(base: string, repo: string, data: Buffer): Promis
   return d;
 }
 
-async function pushBlobMono(base: string, repo: string, data: Buffer): Promise<string> {
+async function pushBlobMono(base: Base, repo: string, data: Buffer): Promise<string> {
   const d = sha256(data);
   const r = await req(base, 'POST', `/v2/${repo}/blobs/uploads/?digest=${d}`, { 'Content-Type': 'application/octet-stream' }, data);
   if (r.status !== 201) throw new Error(`POST ${r.status}`);
@@ -41,7 +42,7 @@ async function pushBlobMono(base: string, repo: string, data: Buffer): Promise<s
 }
 
 /** One client: pushes images with a shared base layer until the server dies. */
-async function pusher(base: string, id: number, shared: Buffer): Promise<number> {
+async function pusher(base: Base, id: number, shared: Buffer): Promise<number> {
   let n = 0;
   try {
     for (;;) {
@@ -74,7 +75,7 @@ async function pusher(base: string, id: number, shared: Buffer): Promise<number>
   }
 }
 
-async function verifyAll(base: string): Promise<{ tags: number; blobs: number }> {
+async function verifyAll(base: Base): Promise<{ tags: number; blobs: number }> {
   const repos = (await req(base, 'GET', '/v2/_catalog')).json().repositories as string[];
   let tags = 0;
   let blobs = 0;
@@ -114,19 +115,20 @@ async function verifyAll(base: string): Promise<{ tags: number; blobs: number }>
 describe('kill -9 during pushes', () => {
   it('leaves no partial blob readable, no manifest naming a missing blob, and restarts cleanly', async () => {
     w = await startWharf();
+    await createProject(w, 'crash');
     const shared = randomBytes(300_000);
     let totalPushed = 0;
     for (let round = 0; round < 4; round++) {
-      const clients = Array.from({ length: 6 }, (_, i) => pusher(w!.url, round * 10 + i, shared));
+      const clients = Array.from({ length: 6 }, (_, i) => pusher({ url: w!.url, admin: w!.admin }, round * 10 + i, shared));
       await new Promise((r) => setTimeout(r, 400 + Math.random() * 1200));
       await w.kill();
       totalPushed += (await Promise.all(clients)).reduce((a, b) => a + b, 0);
       w = await startWharf({ dataDir: w.dataDir, port: w.port });
-      const v = await verifyAll(w.url);
+      const v = await verifyAll(w);
       // Every push that was acknowledged (both its manifest and its index got 201) survived.
       expect(v.tags).toBeGreaterThanOrEqual(totalPushed * 2);
     }
-    const final = await verifyAll(w.url);
+    const final = await verifyAll(w);
     // The test is only meaningful if pushes completed between kills.
     expect(totalPushed).toBeGreaterThan(0);
     expect(final.tags).toBeGreaterThanOrEqual(totalPushed * 2);

@@ -6,7 +6,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Buildah, Skopeo } from '../helpers/clients.ts';
-import { dumpOnFailure, startAll, startE2E, type E2E } from '../helpers/e2e.ts';
+import { dumpOnFailure, login, startAll, startE2E, type E2E } from '../helpers/e2e.ts';
 import { MT, openLayout, readLayer, seededBytes, sha256 } from '../helpers/images.ts';
 
 let e: E2E;
@@ -16,7 +16,8 @@ let ctxDir: string;
 let ctxFiles: Record<string, Buffer>;
 
 beforeAll(async () => {
-  [e, bh, sk] = await startAll<[E2E, Buildah, Skopeo]>(startE2E({ seed: 'buildah' }), Buildah.create(), Skopeo.create());
+  [e, bh, sk] = await startAll<[E2E, Buildah, Skopeo]>(startE2E({ seed: 'buildah', projects: ['team'] }), Buildah.create(), Skopeo.create());
+  await login(e, bh, sk);
   // a build context of seeded files, a nested dir and a symlink
   ctxDir = path.join(e.tmp, 'context');
   ctxFiles = {

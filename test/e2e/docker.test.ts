@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DockerDaemon, Skopeo } from '../helpers/clients.ts';
-import { dumpOnFailure, startAll, startE2E, type E2E } from '../helpers/e2e.ts';
+import { dumpOnFailure, login, startAll, startE2E, type E2E } from '../helpers/e2e.ts';
 import { MT, buildLargeImage, sha256, type BuiltImage } from '../helpers/images.ts';
 
 let e: E2E;
@@ -13,7 +13,10 @@ let sk: Skopeo;
 let dk: DockerDaemon;
 
 beforeAll(async () => {
-  [e, sk, dk] = await startAll<[E2E, Skopeo, DockerDaemon]>(startE2E({ seed: 'docker' }), Skopeo.create(), DockerDaemon.start());
+  // every repository below lives in one of these projects ('no' stays missing on purpose)
+  const projects = ['team', 'org-1'];
+  [e, sk, dk] = await startAll<[E2E, Skopeo, DockerDaemon]>(startE2E({ seed: 'docker', projects }), Skopeo.create(), DockerDaemon.start());
+  await login(e, sk, dk);
 });
 
 afterAll(async () => {

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Podman, Skopeo } from '../helpers/clients.ts';
-import { dumpOnFailure, startAll, startE2E, type E2E } from '../helpers/e2e.ts';
+import { dumpOnFailure, login, startAll, startE2E, type E2E } from '../helpers/e2e.ts';
 import { MT, buildTestImages, sha256, type BuiltImage } from '../helpers/images.ts';
 
 let e: E2E;
@@ -13,7 +13,8 @@ let pm: Podman;
 let sk: Skopeo;
 
 beforeAll(async () => {
-  [e, pm, sk] = await startAll<[E2E, Podman, Skopeo]>(startE2E({ seed: 'podman' }), Podman.create(), Skopeo.create());
+  [e, pm, sk] = await startAll<[E2E, Podman, Skopeo]>(startE2E({ seed: 'podman', projects: ['team', 'deep'] }), Podman.create(), Skopeo.create());
+  await login(e, pm, sk);
 });
 
 afterAll(async () => {

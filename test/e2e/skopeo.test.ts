@@ -5,14 +5,17 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Skopeo } from '../helpers/clients.ts';
-import { dumpOnFailure, startAll, startE2E, type E2E } from '../helpers/e2e.ts';
+import { dumpOnFailure, login, startAll, startE2E, type E2E } from '../helpers/e2e.ts';
 import { MT, buildLargeImage, layerFiles, openLayout, sha256, type BuiltImage } from '../helpers/images.ts';
 
 let e: E2E;
 let sk: Skopeo;
 
 beforeAll(async () => {
-  [e, sk] = await startAll<[E2E, Skopeo]>(startE2E({ seed: 'skopeo' }), Skopeo.create());
+  // every repository below lives in one of these projects ('no' stays missing on purpose)
+  const projects = ['team', 'other', 'a', 'race', 'sync'];
+  [e, sk] = await startAll<[E2E, Skopeo]>(startE2E({ seed: 'skopeo', projects }), Skopeo.create());
+  await login(e, sk);
 });
 
 afterAll(async () => {

@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Credentials } from './servers.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Running commands
@@ -266,6 +267,11 @@ export class Skopeo {
     return this.run(['sync', '--src-tls-verify=false', '--dest-tls-verify=false', ...args], { timeoutMs: 180_000, ...opts });
   }
 
+  /** `skopeo login` into the isolated auth file (REGISTRY_AUTH_FILE), which every later command reads */
+  login(host: string, creds: Credentials): Promise<RunResult> {
+    return this.run(['login', '--tls-verify=false', '--authfile', this.home.authFile, '--username', creds.username, '--password-stdin', host], { input: creds.password });
+  }
+
   cleanup(): Promise<void> {
     return this.home.cleanup();
   }
@@ -314,6 +320,11 @@ export class Podman {
     return this.run(['pull', '--tls-verify=false', ...extra, ref]);
   }
 
+  /** `podman login` into the isolated auth file (REGISTRY_AUTH_FILE) */
+  login(host: string, creds: Credentials): Promise<RunResult> {
+    return this.run(['login', '--tls-verify=false', '--authfile', this.home.authFile, '--username', creds.username, '--password-stdin', host], { input: creds.password });
+  }
+
   async inspect(image: string): Promise<any> {
     const r = await this.run(['image', 'inspect', image]);
     const v = JSON.parse(r.stdout);
@@ -347,6 +358,11 @@ export class Buildah {
     const f = path.join(this.home.dir, `digest-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     await this.run(['push', '--tls-verify=false', '--digestfile', f, ...extra, image, dest]);
     return (await readFile(f, 'utf8')).trim();
+  }
+
+  /** `buildah login` into the isolated auth file (REGISTRY_AUTH_FILE) */
+  login(host: string, creds: Credentials): Promise<RunResult> {
+    return this.run(['login', '--tls-verify=false', '--authfile', this.home.authFile, '--username', creds.username, '--password-stdin', host], { input: creds.password });
   }
 
   async cleanup(): Promise<void> {
@@ -443,6 +459,14 @@ export class DockerDaemon {
   /** docker CLI against this daemon */
   docker(args: string[], opts: RunOptions = {}): Promise<RunResult> {
     return run('docker', ['-H', `unix://${this.socket}`, ...args], { ...opts, env: { ...this.home.env, ...opts.env } });
+  }
+
+  /**
+   * `docker login` (credentials land in the isolated DOCKER_CONFIG; the daemon talks plain HTTP
+   * to 127.0.0.0/8 as an insecure registry, and does the token flow itself on push and pull).
+   */
+  login(host: string, creds: Credentials): Promise<RunResult> {
+    return this.docker(['login', host, '--username', creds.username, '--password-stdin'], { input: creds.password });
   }
 
   async imageId(ref: string): Promise<string> {

@@ -2,6 +2,10 @@
 // with WHARF_TEST_TARGET=reference), the offline test images, a scratch dir, direct HTTP access,
 // and on a failing test a dump of the registry's output (and, with WHARF_E2E_TRACE=1, of the
 // HTTP exchanges the clients made).
+//
+// Wharf keeps repositories in projects and refuses anonymous pushes: startE2E creates the projects
+// a suite names (`projects`), direct HTTP checks carry the admin's Basic credentials, and each
+// suite logs its clients in with `login()` (the clients then do the token flow themselves).
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,10 +14,12 @@ import { afterEach } from 'vitest';
 import { removeTree } from './clients.ts';
 import { buildTestImages, type TestImages } from './images.ts';
 import { RegistryHttp, startTraceProxy, type TraceProxy } from './registry-http.ts';
-import { freePort, startTarget, type RunningRegistry } from './servers.ts';
+import { basicAuth, createProjects, freePort, startTarget, type Credentials, type RunningRegistry } from './servers.ts';
 
 export interface E2E {
   reg: RunningRegistry;
+  /** the registry's admin (what the clients log in as) */
+  admin: Credentials;
   /** host:port the clients use (the trace proxy's when tracing) */
   host: string;
   url: string;
@@ -26,7 +32,8 @@ export interface E2E {
   stop(): Promise<void>;
 }
 
-export async function startE2E(opts: { seed: string }): Promise<E2E> {
+/** `projects`: created (as the admin) before the suite runs; every repository must live in one. */
+export async function startE2E(opts: { seed: string; projects?: string[] }): Promise<E2E> {
   // all lower case: podman/buildah name an image pulled from oci:<dir> after the dir's path
   const tmp = path.join(os.tmpdir(), `wharf-e2e-${opts.seed.toLowerCase()}-${randomBytes(5).toString('hex')}`);
   await mkdir(tmp, { mode: 0o700 });
@@ -36,6 +43,7 @@ export async function startE2E(opts: { seed: string }): Promise<E2E> {
   try {
     images = await buildTestImages(path.join(tmp, 'images'), opts.seed);
     reg = await startTarget();
+    await createProjects(reg, opts.projects ?? []);
     if (process.env.WHARF_E2E_TRACE === '1') trace = await startTraceProxy(reg.host, await freePort());
   } catch (err) {
     await reg?.stop().catch(() => undefined);
@@ -47,9 +55,10 @@ export async function startE2E(opts: { seed: string }): Promise<E2E> {
   const running = reg;
   return {
     reg: running,
+    admin: running.admin,
     host,
     url,
-    http: new RegistryHttp(url),
+    http: new RegistryHttp(url, basicAuth(running.admin)),
     images,
     tmp,
     trace,
@@ -77,6 +86,11 @@ export function dumpOnFailure(get: () => E2E | undefined): void {
 /** A unique-enough name suffix so tests in one file never collide on repositories. */
 export function uniq(): string {
   return Math.random().toString(36).slice(2, 8);
+}
+
+/** Log clients (Skopeo, Podman, Buildah, DockerDaemon) in to the registry under test as the admin. */
+export async function login(e: E2E, ...clients: { login(host: string, creds: Credentials): Promise<unknown> }[]): Promise<void> {
+  await Promise.all(clients.map((c) => c.login(e.host, e.admin)));
 }
 
 type Stoppable = { stop(): Promise<void> } | { cleanup(): Promise<void> };

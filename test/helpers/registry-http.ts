@@ -14,10 +14,20 @@ export interface HttpResult {
 export const ALL_MANIFEST_TYPES = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerList].join(', ');
 
 export class RegistryHttp {
-  constructor(readonly url: string) {}
+  /**
+   * `auth`: the Authorization header every request carries (e.g. the admin's Basic credentials,
+   * see servers.ts basicAuth); a request's own Authorization header wins ('' sends none).
+   */
+  constructor(
+    readonly url: string,
+    readonly auth?: string,
+  ) {}
 
   async request(method: string, p: string, headers: Record<string, string> = {}, body?: Buffer): Promise<HttpResult> {
-    const r = await fetch(this.url + p, { method, headers, body: body ? new Uint8Array(body) : undefined, redirect: 'follow' });
+    const h: Record<string, string> = {};
+    if (this.auth && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) h.Authorization = this.auth;
+    for (const [k, v] of Object.entries(headers)) if (!(k.toLowerCase() === 'authorization' && v === '')) h[k] = v;
+    const r = await fetch(this.url + p, { method, headers: h, body: body ? new Uint8Array(body) : undefined, redirect: 'follow' });
     const b = Buffer.from(await r.arrayBuffer());
     return {
       status: r.status,
