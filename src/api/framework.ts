@@ -236,11 +236,22 @@ export class ApiRouter {
   private async dispatch(req: IncomingMessage, res: ServerResponse, sub: string, query: URLSearchParams): Promise<void> {
     const method = (req.method ?? 'GET') as HttpMethod;
     let pathMatched = false;
+    // An exact method match wins; HEAD falls back to the GET route of the same path.
+    let hit: { c: Compiled; m: RegExpExecArray } | undefined;
+    let headFallback: { c: Compiled; m: RegExpExecArray } | undefined;
     for (const c of this.compiled) {
       const m = c.re.exec(sub);
       if (!m) continue;
       pathMatched = true;
-      if (c.route.method !== method && !(method === 'HEAD' && c.route.method === 'GET')) continue;
+      if (c.route.method === method) {
+        hit = { c, m };
+        break;
+      }
+      if (method === 'HEAD' && c.route.method === 'GET' && !headFallback) headFallback = { c, m };
+    }
+    hit ??= headFallback;
+    if (hit) {
+      const { c, m } = hit;
       const params: Record<string, string> = {};
       c.names.forEach((n, i) => {
         try {
@@ -251,7 +262,7 @@ export class ApiRouter {
       });
       let auth: RequestAuth;
       try {
-        auth = await authenticate(req, this.svc.identity, { allowSession: true });
+        auth = await authenticate(req, this.svc.identity, { allowSession: true, allowBearer: false });
       } catch (e) {
         if (e instanceof AuthError) throw unauthorized(e.message);
         throw e;
@@ -275,6 +286,7 @@ export class ApiRouter {
     const scopeOk = Identity.scopeAllows(s, apiScope(c.req.method ?? 'GET'));
     switch (p.kind) {
       case 'anyone':
+        if (s.kind !== 'anonymous' && !scopeOk) throw forbidden('the access token lacks the scope for this request');
         return;
       case 'custom':
         if (s.kind !== 'anonymous' && !scopeOk) throw forbidden('the access token lacks the scope for this request');
@@ -296,11 +308,9 @@ export class ApiRouter {
           throw notFound(`project ${ref} not found`);
         }
         c.project = proj;
-        if (!(await c.can(proj, p.resource, p.action))) {
-          // A private project the caller cannot even read is reported as missing.
-          if (s.kind !== 'anonymous' && !(await c.identity.can(s, proj, 'project', 'read'))) throw notFound(`project ${ref} not found`);
-          throw denial(s);
-        }
+        // Harbor's answer: 401 to anonymous callers, 403 to others (also for private projects
+        // they cannot read; Harbor does not hide a project's existence behind 404 either).
+        if (!(await c.can(proj, p.resource, p.action))) throw denial(s);
         return;
       }
     }

@@ -94,7 +94,12 @@ export async function handleV2(h: DistributionHandlers, ctx: V2Context, req: Inc
     project = await authorizeRepo(ctx.access, req, auth, name, action!, fromOk ? `repository:${from}:pull` : undefined);
     if (fromOk) await authorizeMountSource(ctx.access, req, auth, name, from!);
   }
-  const canPullRepo = async (repo: string) => (auth.via !== 'bearer' || tokenAllows(auth.claims!, repo, 'pull')) && canPull(ctx.access, auth.subject, repo);
+  // A mount source must be covered by the token as well; the catalog (which a token grants as a
+  // whole) is filtered by the caller's current rights.
+  const canPullRepo =
+    route.kind === 'catalog'
+      ? (repo: string) => canPull(ctx.access, auth.subject, repo)
+      : async (repo: string) => (auth.via !== 'bearer' || tokenAllows(auth.claims!, repo, 'pull')) && canPull(ctx.access, auth.subject, repo);
   const r: V2Request = { req, res, method, name, query, canPull: canPullRepo };
   if (ctx.audit && route.kind === 'manifest' && method !== 'HEAD') {
     const audit = ctx.audit;

@@ -49,7 +49,7 @@ export function cookies(req: IncomingMessage): Map<string, string> {
   return out;
 }
 
-export async function authenticate(req: IncomingMessage, identity: Identity, opts: { allowSession?: boolean } = {}): Promise<RequestAuth> {
+export async function authenticate(req: IncomingMessage, identity: Identity, opts: { allowSession?: boolean; allowBearer?: boolean } = {}): Promise<RequestAuth> {
   const h = req.headers.authorization;
   if (h) {
     if (/^basic\s/i.test(h)) {
@@ -60,6 +60,7 @@ export async function authenticate(req: IncomingMessage, identity: Identity, opt
       return { subject, via: 'basic' };
     }
     if (/^bearer\s/i.test(h)) {
+      if (opts.allowBearer === false) throw new AuthError('registry tokens are valid on /v2 only; use Basic credentials or a session');
       const r = await identity.bearer(h.replace(/^bearer\s+/i, '').trim());
       if (!r) throw new AuthError('invalid or expired token');
       return { subject: r.subject, via: 'bearer', claims: r.claims };

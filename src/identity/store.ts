@@ -91,6 +91,10 @@ export interface AuditQuery {
   resourceType?: string;
   /** substring match */
   resource?: string;
+  /** exact match on the resource */
+  resourceExact?: string;
+  /** substring match on the user name */
+  usernameLike?: string;
   projectId?: number;
   from?: number;
   to?: number;
@@ -197,6 +201,11 @@ export class IdentityStore {
       return Number(r.numDeletedRows) > 0;
     });
   }
+  /** A user whose e-mail address equals `email` (case-insensitively), if any. */
+  async getUserByEmail(email: string): Promise<User | null> {
+    const r = await this.db.selectFrom('users').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).orderBy('id').executeTakeFirst();
+    return r ? toUser(r) : null;
+  }
   async countUsers(): Promise<number> {
     return Number((await this.db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
   }
@@ -255,13 +264,13 @@ export class IdentityStore {
       .executeTakeFirstOrThrow();
     return Number(r.n);
   }
-  async listRepositories(project: string, opts: { q?: string; offset: number; limit: number }): Promise<{ items: { id: number; name: string; createdAt: number; artifactCount: number; updatedAt: number }[]; total: number }> {
+  async listRepositories(project: string, opts: { q?: string; offset: number; limit: number }): Promise<{ items: { id: number; name: string; description: string | null; createdAt: number; artifactCount: number; updatedAt: number }[]; total: number }> {
     const prefix = `${project}/`;
     let q = this.db.selectFrom('repositories').where(sql`substr(name, 1, ${prefix.length})`, '=', prefix);
     if (opts.q) q = q.where(this.contains(sql`name`, opts.q), '>', 0);
     const total = Number((await q.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
     const rows = await q
-      .select(['id', 'name', 'created_at'])
+      .select(['id', 'name', 'description', 'created_at'])
       .select((eb) => [
         eb.selectFrom('manifests').whereRef('manifests.repository_id', '=', 'repositories.id').select((e) => e.fn.countAll().as('c')).as('artifact_count'),
         eb.selectFrom('manifests').whereRef('manifests.repository_id', '=', 'repositories.id').select((e) => e.fn.max('created_at').as('m')).as('updated'),
@@ -270,7 +279,7 @@ export class IdentityStore {
       .offset(opts.offset)
       .limit(opts.limit)
       .execute();
-    return { items: rows.map((r: any) => ({ id: Number(r.id), name: r.name, createdAt: Number(r.created_at), artifactCount: Number(r.artifact_count ?? 0), updatedAt: Number(r.updated ?? r.created_at) })), total };
+    return { items: rows.map((r: any) => ({ id: Number(r.id), name: r.name, description: r.description ?? null, createdAt: Number(r.created_at), artifactCount: Number(r.artifact_count ?? 0), updatedAt: Number(r.updated ?? r.created_at) })), total };
   }
 
   // ---- members
@@ -372,6 +381,29 @@ export class IdentityStore {
       throw e;
     }
   }
+  /**
+   * Create a token whose hash depends on its own id (the token string embeds the id): inserts the
+   * row and sets `token_hash = hashFor(id)` in one transaction, so no row without its real hash is
+   * ever visible.
+   */
+  async createTokenWithId(t: Omit<AccessToken, 'id' | 'createdAt' | 'tokenHash'>, hashFor: (id: number) => string): Promise<AccessToken> {
+    try {
+      const id = await this.meta.writeTx(async (trx) => {
+        const r = await trx
+          .insertInto('access_tokens')
+          .values({ user_id: t.userId, name: t.name, token_hash: '!pending', scopes: JSON.stringify(t.scopes), expires_at: t.expiresAt, created_at: now() })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        const id = Number(r.id);
+        await trx.updateTable('access_tokens').set({ token_hash: hashFor(id) }).where('id', '=', id).execute();
+        return id;
+      });
+      return (await this.getToken(id))!;
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new ConflictError(`a token named ${t.name} already exists`);
+      throw e;
+    }
+  }
   async getToken(id: number): Promise<AccessToken | null> {
     const r = await this.db.selectFrom('access_tokens').selectAll().where('id', '=', id).executeTakeFirst();
     return r ? toToken(r) : null;
@@ -422,6 +454,8 @@ export class IdentityStore {
     if (q.from !== undefined) b = b.where('op_time', '>=', q.from);
     if (q.to !== undefined) b = b.where('op_time', '<=', q.to);
     if (q.resource !== undefined) b = b.where(this.contains(sql`resource`, q.resource), '>', 0);
+    if (q.resourceExact !== undefined) b = b.where('resource', '=', q.resourceExact);
+    if (q.usernameLike !== undefined) b = b.where(this.contains(sql`username`, q.usernameLike), '>', 0);
     const total = Number((await b.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
     const rows = await b.selectAll().orderBy('op_time', q.order ?? 'desc').orderBy('id', q.order ?? 'desc').offset(q.offset).limit(q.limit).execute();
     return {
@@ -432,5 +466,70 @@ export class IdentityStore {
   async purgeAudit(before: number): Promise<number> {
     const r = await this.db.deleteFrom('audit_logs').where('op_time', '<', before).executeTakeFirst();
     return Number(r.numDeletedRows);
+  }
+
+  // ---- projects API (issue 3: GET /projects, repositories of a project)
+  /**
+   * One page of projects, filtered and restricted to what a caller may see: public projects, plus
+   * those the user `memberUserId` is a member of, plus those named in `names`; everything when
+   * `all`. Each row carries the owner's name and the number of repositories.
+   */
+  async listProjectsPage(opts: {
+    visible: { all: true } | { memberUserId?: number; names?: string[] };
+    name?: string;
+    exactName?: boolean;
+    public?: boolean;
+    owner?: string;
+    sort?: { column: 'name' | 'created_at' | 'updated_at' | 'id'; desc: boolean };
+    offset: number;
+    limit: number;
+  }): Promise<{ items: (Project & { ownerName: string | null; repoCount: number })[]; total: number }> {
+    let q = this.db.selectFrom('projects as p').leftJoin('users as u', 'u.id', 'p.owner_id');
+    const v = opts.visible;
+    if (!('all' in v)) {
+      q = q.where((eb) => {
+        const ors = [eb('p.public', '=', 1)];
+        if (v.memberUserId !== undefined) {
+          ors.push(eb('p.id', 'in', eb.selectFrom('project_members as m').select('m.project_id').where('m.user_id', '=', v.memberUserId)));
+        }
+        if (v.names && v.names.length) ors.push(eb('p.name', 'in', v.names));
+        return eb.or(ors);
+      });
+    }
+    if (opts.name !== undefined && opts.name !== '') {
+      q = opts.exactName ? q.where('p.name', '=', opts.name) : q.where(this.contains(sql`p.name`, opts.name), '>', 0);
+    }
+    if (opts.public !== undefined) q = q.where('p.public', '=', opts.public ? 1 : 0);
+    if (opts.owner !== undefined) q = q.where('u.username', '=', opts.owner);
+    const total = Number((await q.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const sort = opts.sort ?? { column: 'name', desc: false };
+    const rows = await q
+      .selectAll('p')
+      .select('u.username as owner_name')
+      .select(sql<number>`(select count(*) from repositories r where substr(r.name, 1, length(p.name) + 1) = p.name || '/')`.as('repo_count'))
+      .orderBy(`p.${sort.column}`, sort.desc ? 'desc' : 'asc')
+      .orderBy('p.id')
+      .offset(opts.offset)
+      .limit(opts.limit)
+      .execute();
+    return { items: rows.map((r: any) => ({ ...toProject(r), ownerName: r.owner_name ?? null, repoCount: Number(r.repo_count ?? 0) })), total };
+  }
+
+  async setRepositoryDescription(id: number, description: string | null): Promise<void> {
+    await this.db.updateTable('repositories').set({ description }).where('id', '=', id).execute();
+  }
+
+  /** One repository (by full name) in the shape listRepositories() gives, or null. */
+  async getRepositorySummary(name: string): Promise<{ id: number; name: string; description: string | null; createdAt: number; artifactCount: number; updatedAt: number } | null> {
+    const r: any = await this.db
+      .selectFrom('repositories')
+      .where('name', '=', name)
+      .select(['id', 'name', 'description', 'created_at'])
+      .select((eb) => [
+        eb.selectFrom('manifests').whereRef('manifests.repository_id', '=', 'repositories.id').select((e) => e.fn.countAll().as('c')).as('artifact_count'),
+        eb.selectFrom('manifests').whereRef('manifests.repository_id', '=', 'repositories.id').select((e) => e.fn.max('created_at').as('m')).as('updated'),
+      ])
+      .executeTakeFirst();
+    return r ? { id: Number(r.id), name: r.name, description: r.description ?? null, createdAt: Number(r.created_at), artifactCount: Number(r.artifact_count ?? 0), updatedAt: Number(r.updated ?? r.created_at) } : null;
   }
 }

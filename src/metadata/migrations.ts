@@ -165,6 +165,14 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         for (const t of ['audit_logs', 'sessions', 'access_tokens', 'robots', 'project_members', 'projects', 'users']) await db.schema.dropTable(t).ifExists().execute();
       },
     },
+    '0003_repository_description': {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('repositories').addColumn('description', 'text').execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.alterTable('repositories').dropColumn('description').execute();
+      },
+    },
   };
 }
 
@@ -172,4 +180,4 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
   return { getMigrations: async () => migrations(dialect) };
 }
 
-export const LATEST_MIGRATION = '0002_identity';
+export const LATEST_MIGRATION = '0003_repository_description';

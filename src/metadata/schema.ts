@@ -5,6 +5,8 @@ import type { Generated } from 'kysely';
 export interface RepositoriesTable {
   id: Generated<number>;
   name: string;
+  /** Harbor's repository description (API only) */
+  description: string | null;
   created_at: number;
 }
 

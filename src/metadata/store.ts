@@ -373,6 +373,192 @@ export class MetadataStore {
     return rows.map((r) => ({ digest: r.ref_digest, kind: r.ref_kind as ManifestRef['kind'], size: Number(r.ref_size) }));
   }
 
+  // ---- management API (issue 3): repositories, artifacts and tags as Harbor shows them ----
+
+  /** Upload sessions open in a repository. */
+  async uploadsOf(repositoryId: number): Promise<string[]> {
+    return (await this.db.selectFrom('uploads').select('id').where('repository_id', '=', repositoryId).execute()).map((r) => r.id);
+  }
+
+  /**
+   * Delete a repository with its manifests, references, tags, blob links and upload sessions, in
+   * one transaction; false if it was not there. Blobs stay in the global store (garbage
+   * collection removes unreferenced ones).
+   */
+  async deleteRepository(name: string): Promise<boolean> {
+    return this.writeTx(async (trx) => {
+      const r = await trx.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+      if (!r) return false;
+      const id = Number(r.id);
+      await trx.deleteFrom('tags').where('repository_id', '=', id).execute();
+      await trx.deleteFrom('manifest_references').where('repository_id', '=', id).execute();
+      await trx.deleteFrom('manifests').where('repository_id', '=', id).execute();
+      await trx.deleteFrom('repository_blobs').where('repository_id', '=', id).execute();
+      await trx.deleteFrom('uploads').where('repository_id', '=', id).execute();
+      await trx.deleteFrom('repositories').where('id', '=', id).execute();
+      return true;
+    });
+  }
+
+  /** Bytes of the distinct blobs linked in the repositories `<project>/…`. */
+  async projectStorageUsed(project: string): Promise<number> {
+    const prefix = `${project}/`;
+    const r = await this.db
+      .selectFrom('blobs as b')
+      .select((eb) => eb.fn.sum<number>('b.size').as('n'))
+      .where('b.digest', 'in', (eb) =>
+        eb
+          .selectFrom('repository_blobs as l')
+          .innerJoin('repositories as r', 'r.id', 'l.repository_id')
+          .select('l.digest')
+          .where(sql`substr(r.name, 1, ${prefix.length})`, '=', prefix),
+      )
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  /**
+   * Top-level artifacts of a repository, newest first: manifests that are neither the child of an
+   * index nor a referrer (Harbor's accessories) in the repository, unless tagged.
+   */
+  async listArtifacts(repositoryId: number, opts: { offset: number; limit: number }): Promise<{ items: ArtifactRecord[]; total: number }> {
+    const q = this.db
+      .selectFrom('manifests as m')
+      .where('m.repository_id', '=', repositoryId)
+      .where((eb) =>
+        eb.or([
+          eb.and([
+            eb('m.subject_digest', 'is', null),
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('manifest_references as x')
+                  .select('x.ref_digest')
+                  .whereRef('x.repository_id', '=', 'm.repository_id')
+                  .whereRef('x.ref_digest', '=', 'm.digest')
+                  .where('x.ref_kind', '=', 'manifest'),
+              ),
+            ),
+          ]),
+          eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest')),
+        ]),
+      );
+    const total = Number((await q.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const rows = await q
+      .select(['m.digest', 'm.media_type', 'm.size', 'm.content', 'm.subject_digest', 'm.artifact_type', 'm.annotations', 'm.created_at'])
+      .orderBy('m.created_at', 'desc')
+      .orderBy('m.digest')
+      .offset(opts.offset)
+      .limit(opts.limit)
+      .execute();
+    return { items: rows.map(toArtifact), total };
+  }
+
+  /** One manifest of a repository with its push time and annotations. */
+  async getArtifact(repositoryId: number, digest: string): Promise<ArtifactRecord | null> {
+    const r = await this.db
+      .selectFrom('manifests as m')
+      .select(['m.digest', 'm.media_type', 'm.size', 'm.content', 'm.subject_digest', 'm.artifact_type', 'm.annotations', 'm.created_at'])
+      .where('m.repository_id', '=', repositoryId)
+      .where('m.digest', '=', digest)
+      .executeTakeFirst();
+    return r ? toArtifact(r) : null;
+  }
+
+  /** The digest a tag points at, or null. */
+  async tagDigest(repositoryId: number, tag: string): Promise<string | null> {
+    const r = await this.db.selectFrom('tags').select('manifest_digest').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+    return r ? r.manifest_digest : null;
+  }
+
+  /** Tags pointing at any of `digests`, by name. */
+  async tagsOf(repositoryId: number, digests: string[]): Promise<TagRecord[]> {
+    const out: TagRecord[] = [];
+    for (const chunk of chunks([...new Set(digests)], 500)) {
+      const rows = await this.db
+        .selectFrom('tags')
+        .select(['name', 'manifest_digest', 'created_at', 'updated_at'])
+        .where('repository_id', '=', repositoryId)
+        .where('manifest_digest', 'in', chunk)
+        .execute();
+      for (const r of rows) out.push({ name: r.name, digest: r.manifest_digest, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Tag a manifest unless the tag exists in the repository (on any manifest). */
+  async createTag(repositoryId: number, name: string, digest: string): Promise<'created' | 'exists' | 'no-manifest'> {
+    return this.writeTx(async (trx) => {
+      const m = await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+      if (!m) return 'no-manifest';
+      const t = now();
+      const r = await trx
+        .insertInto('tags')
+        .values({ repository_id: repositoryId, name, manifest_digest: digest, created_at: t, updated_at: t })
+        .onConflict((oc) => oc.columns(['repository_id', 'name']).doNothing())
+        .executeTakeFirst();
+      return Number(r.numInsertedOrUpdatedRows ?? 0) > 0 ? 'created' : 'exists';
+    });
+  }
+
+  /** Remove a tag only if it points at `digest`. */
+  async deleteTagOf(repositoryId: number, name: string, digest: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', name).where('manifest_digest', '=', digest).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  /**
+   * Delete an artifact as Harbor does, in one transaction: the manifest with its tags, plus the
+   * children of an index that nothing else references and nobody tagged, plus the referrers
+   * (accessories) of everything deleted. An index child cannot be deleted on its own while its
+   * index exists ('referenced'). Blobs are left for garbage collection.
+   */
+  async deleteArtifact(repositoryId: number, digest: string): Promise<{ result: 'deleted' | 'not-found' | 'referenced'; deleted: string[] }> {
+    return this.writeTx(async (trx) => {
+      const m = await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+      if (!m) return { result: 'not-found' as const, deleted: [] };
+      const parent = await trx
+        .selectFrom('manifest_references')
+        .select('manifest_digest')
+        .where('repository_id', '=', repositoryId)
+        .where('ref_kind', '=', 'manifest')
+        .where('ref_digest', '=', digest)
+        .where('manifest_digest', '!=', digest)
+        .executeTakeFirst();
+      if (parent) return { result: 'referenced' as const, deleted: [] };
+      const doomed = new Set<string>([digest]);
+      const queue = [digest];
+      while (queue.length) {
+        const d = queue.shift()!;
+        const children = await trx.selectFrom('manifest_references').select('ref_digest').where('repository_id', '=', repositoryId).where('manifest_digest', '=', d).where('ref_kind', '=', 'manifest').execute();
+        for (const { ref_digest: child } of children) {
+          if (doomed.has(child)) continue;
+          const tagged = await trx.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('manifest_digest', '=', child).executeTakeFirst();
+          if (tagged) continue;
+          const parents = await trx.selectFrom('manifest_references').select('manifest_digest').where('repository_id', '=', repositoryId).where('ref_kind', '=', 'manifest').where('ref_digest', '=', child).execute();
+          if (parents.some((p) => !doomed.has(p.manifest_digest))) continue;
+          const exists = await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', child).executeTakeFirst();
+          if (!exists) continue;
+          doomed.add(child);
+          queue.push(child);
+        }
+        const referrers = await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).where('subject_digest', '=', d).execute();
+        for (const { digest: r } of referrers) {
+          if (doomed.has(r)) continue;
+          doomed.add(r);
+          queue.push(r);
+        }
+      }
+      const all = [...doomed];
+      for (const chunk of chunks(all, 500)) {
+        await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('manifest_digest', 'in', chunk).execute();
+        await trx.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).where('manifest_digest', 'in', chunk).execute();
+        await trx.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', 'in', chunk).execute();
+      }
+      return { result: 'deleted' as const, deleted: all };
+    });
+  }
+
   /**
    * A write transaction. On SQLite it starts with BEGIN IMMEDIATE: the write lock is taken up
    * front, so concurrent writers from several processes (WHARF_WORKERS > 1) wait on the busy
@@ -393,6 +579,28 @@ export class MetadataStore {
       }
     });
   }
+}
+
+export interface ArtifactRecord extends ManifestRecord {
+  annotations: Record<string, string> | null;
+  createdAt: number;
+}
+
+export interface TagRecord {
+  name: string;
+  digest: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+function toArtifact(r: { digest: string; media_type: string; size: number; content: Buffer; subject_digest: string | null; artifact_type: string | null; annotations: string | null; created_at: number }): ArtifactRecord {
+  let annotations: Record<string, string> | null = null;
+  try {
+    annotations = r.annotations ? JSON.parse(r.annotations) : null;
+  } catch {
+    annotations = null;
+  }
+  return { ...toManifest(r), annotations, createdAt: Number(r.created_at) };
 }
 
 function toManifest(r: { digest: string; media_type: string; size: number; content: Buffer; subject_digest: string | null; artifact_type: string | null }): ManifestRecord {
