@@ -16,14 +16,14 @@ import { startTarget, stopTarget, TARGET_LABEL, type Target, type TargetName } f
 import { runWrk, writeWrkScript, type WrkResult } from './lib/wrk.ts';
 
 const MiB = 1 << 20;
-const GROUPS = ['push', 'pull', 'manifest', 'images'] as const;
+const GROUPS = ['push', 'pull', 'manifest', 'images', 'auth'] as const;
 type Group = (typeof GROUPS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
 
   --target LIST      reference,wharf,null | both (default: reference,wharf) | all
                      (null = calibration server, see --ceiling)
-  --only LIST        groups: push,pull,manifest,images; "blob" = push,pull (default: all)
+  --only LIST        groups: push,pull,manifest,images,auth; "blob" = push,pull (default: all)
   --sizes LIST       blob sizes, e.g. 1M,64M,1G (default 1M,64M,1G; quick: 1M,64M)
   --modes LIST       push modes: mono,chunked (default both)
   --chunk SIZE       PATCH chunk size for chunked pushes (default 16M)
@@ -436,6 +436,72 @@ class Bench {
     this.phaseEnd('manifest', 'manifest GET');
   }
 
+  // ---- cost of authentication ------------------------------------------------------------
+  // Manifest GETs by a non-admin project member (developer) with Basic credentials and with a
+  // bearer token from the token service, against anonymous GETs from a public project. The Go
+  // reference runs without auth and ignores the header: its lines are the same request unauthenticated.
+  async auth(): Promise<void> {
+    const o = this.o;
+    this.phaseStart();
+    const repo = 'benchpub/manifest';
+    const img = makeSmallImage(o.layers, 'auth');
+    const setupLine = this.res.line('auth.setup', 'auth', 'auth setup', 'ok', 'higher');
+    const headers = new Map<TargetName, Record<string, Record<string, string>>>();
+    const ok: Target[] = [];
+    for (const t of this.live(setupLine)) {
+      try {
+        const modes: Record<string, Record<string, string>> = { anonymous: {} };
+        const devBasic = `Basic ${Buffer.from('benchdev:Bench-Dev-Pass-1').toString('base64')}`;
+        if (t.server.auth) {
+          const api = async (method: string, p: string, body: unknown) => {
+            const r = await fetch(`${t.server.url}/api/v2.0${p}`, { method, headers: { Authorization: t.server.auth!, 'Content-Type': 'application/json', 'X-Is-Resource-Name': 'true' }, body: JSON.stringify(body) });
+            if (r.status !== 201 && r.status !== 409) throw new Error(`${method} ${p}: ${r.status} ${await r.text()}`);
+          };
+          await api('POST', '/projects', { project_name: 'benchpub', public: true });
+          await api('POST', '/users', { username: 'benchdev', email: 'benchdev@example.com', realname: 'bench', password: 'Bench-Dev-Pass-1' });
+          await api('POST', '/projects/benchpub/members', { role_id: 2, member_user: { username: 'benchdev' } });
+          const tr = await fetch(`${t.server.url}/service/token?service=wharf-registry&scope=repository:${repo}:pull`, { headers: { Authorization: devBasic } });
+          const token = ((await tr.json()) as { token: string }).token;
+          modes.basic = { Authorization: devBasic };
+          modes.bearer = { Authorization: `Bearer ${token}` };
+        } else {
+          modes.basic = { Authorization: devBasic };
+          modes.bearer = { Authorization: 'Bearer ignored-by-an-unauthenticated-registry' };
+        }
+        await pushSmallImage(t.client, repo, 'latest', img);
+        for (const [mode, h] of Object.entries(modes)) {
+          const r = await fetch(`${t.server.url}/v2/${repo}/manifests/latest`, { headers: { Accept: ACCEPT_MANIFESTS, ...h } });
+          const body = Buffer.from(await r.arrayBuffer());
+          if (r.status !== 200 || !body.equals(img.manifest)) throw new Error(`GET manifest as ${mode}: ${r.status}`);
+        }
+        headers.set(t.name, modes);
+        ok.push(t);
+      } catch (e) {
+        this.fail(setupLine, t, e);
+      }
+    }
+    const wrkOpts = { threads: o.threads, connections: o.connections, durationS: o.duration };
+    for (const mode of ['anonymous', 'basic', 'bearer'] as const) {
+      const label = mode === 'anonymous' ? 'anonymous, public project' : mode === 'basic' ? 'developer, Basic credentials' : 'developer, bearer token';
+      const rps = this.res.line(`auth.${mode}`, 'auth', `manifest GET, ${label} (${o.connections} conns)`, 'req/s', 'higher');
+      rps.cost = { unit: 'CPU µs/req', scale: 1e6 };
+      const scripts = new Map<TargetName, string>();
+      for (const t of ok) {
+        const f = path.join(this.data.dir, `auth-${mode}-${t.name}.lua`);
+        await writeWrkScript(f, { Accept: ACCEPT_MANIFESTS, ...headers.get(t.name)![mode] });
+        scripts.set(t.name, f);
+      }
+      for (const t of ok) await runWrk(`${t.server.url}/v2/${repo}/manifests/latest`, scripts.get(t.name)!, { ...wrkOpts, durationS: Math.min(2, o.duration) }).catch(() => {});
+      await this.repeat(rps, ok, o.wrkReps, async (t) => {
+        const c0 = cpuSeconds(t.server.pid);
+        const w = await runWrk(`${t.server.url}/v2/${repo}/manifests/latest`, scripts.get(t.name)!, wrkOpts);
+        if (w.errors.status > 0) throw new Error(`wrk: ${w.errors.status} non-2xx/3xx responses of ${w.requests}`);
+        return { value: w.rps, wallS: w.durationS, serverCpuS: cpuSeconds(t.server.pid) - c0, work: w.requests, extra: { latencyMs: w.latencyMs } };
+      });
+    }
+    this.phaseEnd('auth', 'authenticated manifest GET');
+  }
+
   // ---- many small images -----------------------------------------------------------------
   async images(): Promise<void> {
     const o = this.o;
@@ -562,6 +628,7 @@ async function main(): Promise<number> {
     if (o.groups.has('push') || o.groups.has('pull')) for (const s of o.sizes) await b.blobs(s);
     if (o.groups.has('manifest')) await b.manifests();
     if (o.groups.has('images')) await b.images();
+    if (o.groups.has('auth')) await b.auth();
     b.memSummary();
   } catch (e) {
     fatal = e;
