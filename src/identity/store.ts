@@ -107,6 +107,8 @@ export interface AuditQuery {
 export class ConflictError extends Error {}
 
 const now = () => Date.now();
+/** `s` with A–Z lowered, every other character kept (matches IdentityStore.lowerAscii in SQL) */
+const asciiLower = (s: string) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 
 function toUser(r: any): User {
   return { id: Number(r.id), username: r.username, email: r.email, realname: r.realname, comment: r.comment, passwordHash: r.password_hash, sysadmin: Number(r.sysadmin) === 1, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) };
@@ -151,6 +153,19 @@ export class IdentityStore {
     return this.meta.dialect === 'postgres' ? sql<number>`strpos(${expr}, ${needle})` : sql<number>`instr(${expr}, ${needle})`;
   }
 
+  /**
+   * `expr` with A–Z lowered and every other character kept, in either dialect. SQLite's lower()
+   * folds ASCII only, while PostgreSQL's follows the database's ctype; pair with asciiLower().
+   */
+  private lowerAscii(expr: RawBuilder<unknown>): RawBuilder<string> {
+    return this.meta.dialect === 'postgres' ? sql<string>`translate(${expr}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')` : sql<string>`lower(${expr})`;
+  }
+
+  /** A column ordered byte-wise (PostgreSQL would otherwise use the database locale's collation). */
+  private bytewise(column: string): RawBuilder<string> {
+    return this.meta.dialect === 'postgres' ? sql<string>`${sql.ref(column)} collate "C"` : sql<string>`${sql.ref(column)}`;
+  }
+
   private async insertId(q: { returning: (c: 'id') => { executeTakeFirstOrThrow(): Promise<{ id: number }> } }): Promise<number> {
     const r = await q.returning('id').executeTakeFirstOrThrow();
     return Number(r.id);
@@ -179,7 +194,7 @@ export class IdentityStore {
   }
   async listUsers(opts: { username?: string; exact?: boolean; offset: number; limit: number }): Promise<{ items: User[]; total: number }> {
     let q = this.db.selectFrom('users');
-    if (opts.username) q = opts.exact ? q.where('username', '=', opts.username) : q.where(this.contains(sql`lower(username)`, opts.username.toLowerCase()), '>', 0);
+    if (opts.username) q = opts.exact ? q.where('username', '=', opts.username) : q.where(this.contains(this.lowerAscii(sql`username`), asciiLower(opts.username)), '>', 0);
     const total = Number((await q.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
     const rows = await q.selectAll().orderBy('id').offset(opts.offset).limit(opts.limit).execute();
     return { items: rows.map(toUser), total };
@@ -203,7 +218,7 @@ export class IdentityStore {
   }
   /** A user whose e-mail address equals `email` (case-insensitively), if any. */
   async getUserByEmail(email: string): Promise<User | null> {
-    const r = await this.db.selectFrom('users').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).orderBy('id').executeTakeFirst();
+    const r = await this.db.selectFrom('users').selectAll().where(this.lowerAscii(sql`email`), '=', asciiLower(email)).orderBy('id').executeTakeFirst();
     return r ? toUser(r) : null;
   }
   async countUsers(): Promise<number> {
@@ -235,7 +250,7 @@ export class IdentityStore {
     return r ? toProject(r) : null;
   }
   async listProjects(): Promise<Project[]> {
-    return (await this.db.selectFrom('projects').selectAll().orderBy('name').execute()).map(toProject);
+    return (await this.db.selectFrom('projects').selectAll().orderBy(this.bytewise('name')).execute()).map(toProject);
   }
   async updateProject(id: number, patch: { public?: boolean; metadata?: Record<string, string> }): Promise<boolean> {
     const v: Record<string, unknown> = { updated_at: now() };
@@ -275,7 +290,7 @@ export class IdentityStore {
         eb.selectFrom('manifests').whereRef('manifests.repository_id', '=', 'repositories.id').select((e) => e.fn.countAll().as('c')).as('artifact_count'),
         eb.selectFrom('manifests').whereRef('manifests.repository_id', '=', 'repositories.id').select((e) => e.fn.max('created_at').as('m')).as('updated'),
       ])
-      .orderBy('name')
+      .orderBy(this.bytewise('name'))
       .offset(opts.offset)
       .limit(opts.limit)
       .execute();
@@ -507,7 +522,7 @@ export class IdentityStore {
       .selectAll('p')
       .select('u.username as owner_name')
       .select(sql<number>`(select count(*) from repositories r where substr(r.name, 1, length(p.name) + 1) = p.name || '/')`.as('repo_count'))
-      .orderBy(`p.${sort.column}`, sort.desc ? 'desc' : 'asc')
+      .orderBy(sort.column === 'name' ? this.bytewise('p.name') : sql.ref(`p.${sort.column}`), sort.desc ? 'desc' : 'asc')
       .orderBy('p.id')
       .offset(opts.offset)
       .limit(opts.limit)

@@ -72,7 +72,12 @@ export class MetadataStore {
   }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect), migrationTableName: 'wharf_migrations', migrationLockTableName: 'wharf_migrations_lock' });
+    // On PostgreSQL, Kysely looks for its migration tables in every schema unless told which one:
+    // another schema of the same database holding wharf_migrations* would make it skip creating
+    // ours. Pin them to the schema the connection writes to (search_path).
+    const migrationTableSchema =
+      this.dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(this.db)).rows[0]?.s ?? undefined : undefined;
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect), migrationTableName: 'wharf_migrations', migrationLockTableName: 'wharf_migrations_lock', migrationTableSchema });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (error || failed) throw new Error(`database migration failed${failed ? ` at ${failed.migrationName}` : ''}: ${(error as Error)?.message ?? error}`);
