@@ -242,6 +242,12 @@ export class Identity {
    * null for wrong credentials, unknown names and locked names alike.
    */
   async login(username: string, secret: string, ip?: string): Promise<Subject | null> {
+    // The lock comes first, even for credentials verified before: otherwise a locked name would
+    // still tell a guess that matches a recently used password (200) from one that does not (401).
+    if (this.opts.limiter.locked(username, ip)) {
+      this.opts.onLogin?.(username, false, ip);
+      return null;
+    }
     const key = sha256hex(`${username}\u0000${secret}`);
     const c = this.credCache.get(key);
     if (this.fresh(c)) return this.subjectByRef(c.v);
