@@ -65,7 +65,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
     signer: TokenSigner.load(path.join(cfg.dataDir, 'keys')),
     service: cfg.tokenService,
     tokenTtlSec: cfg.tokenTtlSeconds,
-    limiter: new LoginLimiter({ maxFailures: cfg.loginMaxFailures, maxFailuresPerIp: cfg.loginMaxFailures * 10, windowMs: 300_000, lockMs: cfg.loginLockoutSeconds * 1000 }),
+    limiter: new LoginLimiter({ maxFailures: cfg.loginMaxFailures, maxFailuresPerIp: cfg.loginMaxFailuresPerIp, windowMs: 300_000, lockMs: cfg.loginLockoutSeconds * 1000 }),
     bus: clusterBus(),
     logger,
     onLogin: (username, ok, ip) => {

@@ -100,6 +100,10 @@ export class ApiCtx {
   /** The JSON body (an object), or a 400. Bodies over 1 MiB are refused. */
   async body<T = Record<string, unknown>>(): Promise<T> {
     if (this.bodyCache !== undefined) return this.bodyCache as T;
+    // JSON only: a cross-site form post (text/plain, urlencoded) cannot set this content type
+    // without a CORS preflight, so browsers holding credentials cannot be made to send one.
+    const ct = String(this.req.headers['content-type'] ?? '').toLowerCase();
+    if (!/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/.test(ct)) throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'request bodies must be JSON (Content-Type: application/json)');
     const chunks: Buffer[] = [];
     let n = 0;
     for await (const c of this.req) {
@@ -153,8 +157,8 @@ export class ApiCtx {
   page(): { page: number; pageSize: number; offset: number } {
     const p = this.query.get('page') ?? '1';
     const s = this.query.get('page_size') ?? '10';
-    if (!/^\d+$/.test(p) || Number(p) < 1) throw badRequest('page must be a positive integer');
-    if (!/^\d+$/.test(s) || Number(s) < 1) throw badRequest('page_size must be a positive integer');
+    if (!/^\d{1,7}$/.test(p) || Number(p) < 1) throw badRequest('page must be an integer from 1 to 9999999');
+    if (!/^\d{1,7}$/.test(s) || Number(s) < 1) throw badRequest('page_size must be a positive integer');
     const page = Number(p);
     const pageSize = Math.min(Number(s), 100);
     return { page, pageSize, offset: (page - 1) * pageSize };
@@ -181,6 +185,13 @@ export class ApiCtx {
   }
 }
 
+/** A numeric id from the path (at most 15 digits, so it is a safe integer in every database), or a 400. */
+export function idParam(c: ApiCtx, name: string): number {
+  const v = c.params[name];
+  if (v === undefined || !/^\d{1,15}$/.test(v)) throw badRequest(`${name} must be a positive integer`);
+  return Number(v);
+}
+
 export function apiScope(method: string): 'api:read' | 'api:write' {
   return method === 'GET' || method === 'HEAD' ? 'api:read' : 'api:write';
 }
@@ -193,7 +204,7 @@ export function denial(s: Subject): ApiError {
 export async function resolveProject(c: ApiCtx, ref: string): Promise<Project | null> {
   const byName = String(c.req.headers['x-is-resource-name'] ?? '').toLowerCase() === 'true';
   const store = c.identity.store;
-  if (!byName && /^\d+$/.test(ref)) return store.getProject(Number(ref));
+  if (!byName && /^\d+$/.test(ref)) return /^\d{1,15}$/.test(ref) ? store.getProject(Number(ref)) : null;
   return store.getProjectByName(ref);
 }
 

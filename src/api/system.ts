@@ -1,5 +1,5 @@
 // /ping, /health, /systeminfo and the OpenAPI document.
-import { anyone, type ApiRoute } from './framework.ts';
+import { anyone, badRequest, type ApiRoute } from './framework.ts';
 
 export const VERSION = '0.3.0';
 
@@ -45,14 +45,20 @@ export function systemRoutes(openapi: () => unknown): ApiRoute[] {
       perm: anyone,
       handler: async (c) => {
         const cfg = c.svc.config;
-        const host = c.req.headers.host ?? 'localhost';
-        const external = cfg.externalUrl || `http://${host}`;
+        let external = cfg.externalUrl;
+        let registryHost: string;
+        try {
+          external ||= `http://${c.req.headers.host ?? 'localhost'}`;
+          registryHost = new URL(external).host;
+        } catch {
+          throw badRequest('invalid Host header');
+        }
         const info: Record<string, unknown> = {
           auth_mode: 'db_auth',
           primary_auth_mode: false,
           self_registration: false,
           harbor_version: `wharf-${VERSION}`,
-          registry_url: new URL(external).host,
+          registry_url: registryHost,
           external_url: external,
           project_creation_restriction: cfg.projectCreation,
           has_ca_root: false,

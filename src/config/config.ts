@@ -33,6 +33,8 @@ export interface Config {
   /** failed logins for one user name within 5 minutes that lock it for loginLockoutSeconds */
   loginMaxFailures: number;
   loginLockoutSeconds: number;
+  /** failed logins from one client address within 5 minutes that lock it (0 = no address lock) */
+  loginMaxFailuresPerIp: number;
 }
 
 export interface ConfigField {
@@ -62,6 +64,7 @@ export const CONFIG_FIELDS: ConfigField[] = [
   { key: 'auditRetentionDays', env: 'WHARF_AUDIT_RETENTION_DAYS', yaml: 'auditRetentionDays', type: 'number', description: 'delete audit log entries older than this many days (default 0 = keep)' },
   { key: 'sessionTtlMinutes', env: 'WHARF_SESSION_TTL_MINUTES', yaml: 'sessionTtlMinutes', type: 'number', description: 'portal session lifetime (default 60)' },
   { key: 'loginMaxFailures', env: 'WHARF_LOGIN_MAX_FAILURES', yaml: 'loginMaxFailures', type: 'number', description: 'failed logins of one user name within 5 min before it is locked (default 5)' },
+  { key: 'loginMaxFailuresPerIp', env: 'WHARF_LOGIN_MAX_FAILURES_PER_IP', yaml: 'loginMaxFailuresPerIp', type: 'number', description: 'failed logins from one address within 5 min before it may not verify new credentials (default 50; 0 = off)' },
   { key: 'loginLockoutSeconds', env: 'WHARF_LOGIN_LOCKOUT_SECONDS', yaml: 'loginLockoutSeconds', type: 'number', description: 'how long a locked user name stays locked (default 300)' },
 ];
 
@@ -102,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     sessionTtlMinutes: Number(raw.sessionTtlMinutes ?? 60),
     loginMaxFailures: Number(raw.loginMaxFailures ?? 5),
     loginLockoutSeconds: Number(raw.loginLockoutSeconds ?? 300),
+    loginMaxFailuresPerIp: Number(raw.loginMaxFailuresPerIp ?? 50),
   };
   for (const f of CONFIG_FIELDS) {
     const v = cfg[f.key];

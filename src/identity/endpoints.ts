@@ -27,10 +27,13 @@ export async function tokenEndpoint(d: EndpointDeps, req: IncomingMessage, res: 
   if (service !== null && service !== d.identity.service) return send(res, 400, err('BAD_REQUEST', `unknown service ${service}; this token service issues tokens for ${d.identity.service}`));
   let auth;
   try {
-    auth = await authenticate(req, d.identity);
+    // Only credentials buy a token: a registry token is never exchanged for another (it would
+    // outlive a revoked password or secret, and could be widened to new repositories).
+    auth = await authenticate(req, d.identity, { allowBearer: false });
   } catch (e) {
     if (e instanceof AuthError) {
-      return send(res, 401, err('UNAUTHORIZED', 'authentication required'), { 'WWW-Authenticate': 'Basic realm="wharf"' });
+      // No Basic challenge: a browser would cache the credentials and send them cross-site.
+      return send(res, 401, err('UNAUTHORIZED', 'authentication required'));
     }
     throw e;
   }

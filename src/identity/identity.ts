@@ -17,7 +17,7 @@ import type { IdentityStore, Project, RobotPermission } from './store.ts';
 
 export type Subject =
   | { kind: 'anonymous' }
-  | { kind: 'user'; id: number; username: string; sysadmin: boolean; /** personal access token scopes; null = full user rights */ scopes: ReadonlySet<string> | null; tokenId: number | null }
+  | { kind: 'user'; id: number; username: string; sysadmin: boolean; /** personal access token scopes; null = full user rights */ scopes: ReadonlySet<string> | null; tokenId: number | null; /** the personal access token's expiry (epoch ms, -1 never); -1 for passwords */ expiresAt: number }
   | { kind: 'robot'; id: number; name: string; level: 'project' | 'system'; projectId: number | null; permissions: RobotPermission[]; expiresAt: number };
 
 export const ANONYMOUS: Subject = { kind: 'anonymous' };
@@ -96,7 +96,11 @@ export class Identity {
     this.bus.publish();
   }
 
+  /** bumped by every clear(): a result loaded before a change must not be cached after it */
+  private gen = 0;
+
   private clear(): void {
+    this.gen++;
     this.credCache.clear();
     this.subjectCache.clear();
     this.projectCache.clear();
@@ -112,10 +116,11 @@ export class Identity {
   async project(name: string): Promise<ProjectInfo | null> {
     const c = this.projectCache.get(name);
     if (this.fresh(c)) return c.v;
+    const gen = this.gen;
     const p = await this.store.getProjectByName(name);
     const v = p ? { id: p.id, name: p.name, public: p.public } : null;
     if (this.projectCache.size > 50_000) this.projectCache.clear();
-    this.projectCache.set(name, { v, at: Date.now() });
+    if (gen === this.gen) this.projectCache.set(name, { v, at: Date.now() });
     return v;
   }
 
@@ -129,8 +134,9 @@ export class Identity {
   private async memberships(userId: number): Promise<Map<number, number>> {
     const c = this.memberCache.get(userId);
     if (this.fresh(c)) return c.v;
+    const gen = this.gen;
     const v = await this.store.memberships(userId);
-    this.memberCache.set(userId, { v, at: Date.now() });
+    if (gen === this.gen) this.memberCache.set(userId, { v, at: Date.now() });
     return v;
   }
 
@@ -198,27 +204,28 @@ export class Identity {
     const key = `${ref.k}:${ref.id}`;
     const c = this.subjectCache.get(key);
     if (this.fresh(c)) return this.alive(c.v);
+    const gen = this.gen;
     const v = await this.loadSubject(ref);
     if (this.subjectCache.size > 50_000) this.subjectCache.clear();
-    this.subjectCache.set(key, { v, at: Date.now() });
+    if (gen === this.gen) this.subjectCache.set(key, { v, at: Date.now() });
     return this.alive(v);
   }
 
   private alive(s: Subject | null): Subject | null {
-    if (s && s.kind === 'robot' && s.expiresAt !== -1 && s.expiresAt <= Date.now()) return null;
+    if (s && s.kind !== 'anonymous' && s.expiresAt !== -1 && s.expiresAt <= Date.now()) return null;
     return s;
   }
 
   private async loadSubject(ref: SubjectRef): Promise<Subject | null> {
     if (ref.k === 'u') {
       const u = await this.store.getUser(ref.id);
-      return u ? { kind: 'user', id: u.id, username: u.username, sysadmin: u.sysadmin, scopes: null, tokenId: null } : null;
+      return u ? { kind: 'user', id: u.id, username: u.username, sysadmin: u.sysadmin, scopes: null, tokenId: null, expiresAt: -1 } : null;
     }
     if (ref.k === 'p') {
       const t = await this.store.getToken(ref.id);
       if (!t || (t.expiresAt !== -1 && t.expiresAt <= Date.now())) return null;
       const u = await this.store.getUser(t.userId);
-      return u ? { kind: 'user', id: u.id, username: u.username, sysadmin: u.sysadmin, scopes: new Set(t.scopes), tokenId: t.id } : null;
+      return u ? { kind: 'user', id: u.id, username: u.username, sysadmin: u.sysadmin, scopes: new Set(t.scopes), tokenId: t.id, expiresAt: t.expiresAt } : null;
     }
     const r = await this.store.getRobot(ref.id);
     if (!r || r.disabled) return null;
@@ -242,15 +249,17 @@ export class Identity {
    * null for wrong credentials, unknown names and locked names alike.
    */
   async login(username: string, secret: string, ip?: string): Promise<Subject | null> {
-    // The lock comes first, even for credentials verified before: otherwise a locked name would
-    // still tell a guess that matches a recently used password (200) from one that does not (401).
-    if (this.opts.limiter.locked(username, ip)) {
-      this.opts.onLogin?.(username, false, ip);
-      return null;
-    }
+    // A locked name is refused first, even with credentials verified before: otherwise the lock
+    // would still tell a guess that matches a recently used password (200) from one that does not
+    // (401). Attempts on a locked name are not audited one by one (they cost the attacker nothing).
+    if (this.opts.limiter.nameLocked(username)) return null;
     const key = sha256hex(`${username}\u0000${secret}`);
     const c = this.credCache.get(key);
+    // A locked address may not verify new credentials, but already verified ones keep working, so
+    // that one noisy client behind a shared address (NAT, proxy) cannot lock everyone out.
     if (this.fresh(c)) return this.subjectByRef(c.v);
+    if (this.opts.limiter.ipLocked(ip)) return null;
+    const gen = this.gen;
     let p = this.inflight.get(key);
     if (!p) {
       p = this.verify(username, secret, ip).finally(() => this.inflight.delete(key));
@@ -259,15 +268,21 @@ export class Identity {
     const ref = await p;
     if (!ref) return null;
     if (this.credCache.size > 50_000) this.credCache.clear();
-    this.credCache.set(key, { v: ref, at: Date.now() });
+    if (gen === this.gen) this.credCache.set(key, { v: ref, at: Date.now() });
     return this.subjectByRef(ref);
   }
 
+  /** Count a failed password check made outside login() (e.g. a wrong old password), and tell whether the name is locked. */
+  noteFailedPassword(username: string, ip?: string): void {
+    this.opts.limiter.fail(username, ip);
+    this.opts.onLogin?.(username, false, ip);
+  }
+
+  isLocked(username: string, ip?: string): boolean {
+    return this.opts.limiter.locked(username, ip);
+  }
+
   private async verify(username: string, secret: string, ip?: string): Promise<SubjectRef | null> {
-    if (this.opts.limiter.locked(username, ip)) {
-      this.opts.onLogin?.(username, false, ip);
-      return null;
-    }
     const ref = await this.check(username, secret);
     if (ref) this.opts.limiter.succeed(username);
     else this.opts.limiter.fail(username, ip);
@@ -317,7 +332,7 @@ export class Identity {
     }
     const iat = Math.floor(Date.now() / 1000);
     let exp = iat + this.opts.tokenTtlSec;
-    if (subject.kind === 'robot' && subject.expiresAt !== -1) exp = Math.min(exp, Math.floor(subject.expiresAt / 1000));
+    if (subject.kind !== 'anonymous' && subject.expiresAt !== -1) exp = Math.min(exp, Math.floor(subject.expiresAt / 1000));
     const token = this.signer.sign({ iss: this.opts.issuer ?? 'wharf-token-service', sub: Identity.nameOf(subject), aud: this.service, exp, iat, access, wharf: Identity.refOf(subject) });
     return { token, expiresIn: exp - iat, issuedAt: new Date(iat * 1000) };
   }

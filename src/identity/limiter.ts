@@ -4,7 +4,7 @@
 export interface LimiterOptions {
   /** failures within `windowMs` that lock a user name */
   maxFailures: number;
-  /** failures within `windowMs` that lock a client address */
+  /** failures within `windowMs` that lock a client address (0 = never); a locked address cannot verify new credentials, but credentials verified before keep working */
   maxFailuresPerIp: number;
   windowMs: number;
   lockMs: number;
@@ -20,12 +20,20 @@ export class LoginLimiter {
   constructor(private readonly opts: LimiterOptions) {}
 
   locked(username: string, ip: string | undefined, now = Date.now()): boolean {
-    return this.isLocked(`u:${username.toLowerCase()}`, now) || (ip !== undefined && this.isLocked(`ip:${ip}`, now));
+    return this.nameLocked(username, now) || this.ipLocked(ip, now);
+  }
+
+  nameLocked(username: string, now = Date.now()): boolean {
+    return this.isLocked(`u:${username.toLowerCase()}`, now);
+  }
+
+  ipLocked(ip: string | undefined, now = Date.now()): boolean {
+    return ip !== undefined && this.opts.maxFailuresPerIp > 0 && this.isLocked(`ip:${ip}`, now);
   }
 
   fail(username: string, ip: string | undefined, now = Date.now()): void {
     this.add(`u:${username.toLowerCase()}`, this.opts.maxFailures, now);
-    if (ip !== undefined) this.add(`ip:${ip}`, this.opts.maxFailuresPerIp, now);
+    if (ip !== undefined && this.opts.maxFailuresPerIp > 0) this.add(`ip:${ip}`, this.opts.maxFailuresPerIp, now);
     if (this.entries.size > 100_000) this.sweep(now);
   }
 

@@ -12,7 +12,7 @@ export interface AuthProvider {
   verify(username: string, secret: string): Promise<SubjectRef | null>;
 }
 
-const PAT_RE = /^wpat_(\d+)_([A-Za-z0-9_-]{20,})$/;
+const PAT_RE = /^wpat_(\d{1,15})_([A-Za-z0-9_-]{20,})$/;
 
 export class DatabaseProvider implements AuthProvider {
   readonly name = 'db_auth';

@@ -308,7 +308,7 @@ describe('decide', () => {
     expect(decide(lg, PUBLIC, 'label', 'list')).toBe(true);
   });
 
-  it('robots get exactly their grants, regardless of project visibility', () => {
+  it('robots get exactly their grants in private projects, plus the public set in public ones', () => {
     const robot: Principal = {
       kind: 'robot',
       permissions: [
@@ -320,13 +320,15 @@ describe('decide', () => {
       for (const resource of ALL_RESOURCES) {
         for (const action of ALL_ACTIONS) {
           const granted =
-            (resource === 'repository' && action === 'push') || (resource === 'artifact' && action === 'delete');
+            (resource === 'repository' && action === 'push') || (resource === 'artifact' && action === 'delete') || (ctx.public && publicAllows(resource as Resource, action as Action));
           expect(decide(robot, ctx, resource as Resource, action as Action), `${resource}:${action}`).toBe(granted);
         }
       }
     }
     const nothing: Principal = { kind: 'robot', permissions: [] };
-    expect(decide(nothing, PUBLIC, 'repository', 'pull')).toBe(false);
+    expect(decide(nothing, PUBLIC, 'repository', 'pull')).toBe(true);
+    expect(decide(nothing, PUBLIC, 'repository', 'push')).toBe(false);
+    expect(decide(nothing, PRIVATE, 'repository', 'pull')).toBe(false);
   });
 });
 
@@ -377,8 +379,9 @@ describe('grantedActions (docker token repository scope)', () => {
     expect(grantedActions(robot('pull', 'push', 'delete'), PRIVATE, ['*'])).toEqual(['pull', 'push', 'delete', '*']);
   });
 
-  it('robots in public projects get only their grants', () => {
-    expect(grantedActions(robot(), PUBLIC, ['pull'])).toEqual([]);
+  it('robots in public projects get their grants plus pull', () => {
+    expect(grantedActions(robot(), PUBLIC, ['pull', 'push'])).toEqual(['pull']);
+    expect(grantedActions(robot(), PRIVATE, ['pull'])).toEqual([]);
   });
 
   it('drops unknown actions and duplicates, keeps canonical order', () => {

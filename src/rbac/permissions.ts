@@ -242,9 +242,9 @@ export function decide(principal: Principal, projectCtx: ProjectContext, resourc
       if (principal.projectRole !== null && roleAllows(principal.projectRole, resource, action)) return true;
       return projectCtx.public && publicAllows(resource, action);
     case 'robot':
-      // Exactly what the robot was granted. (Harbor also adds the public-project
-      // set for robots; Wharf deliberately does not.)
-      return principal.permissions.some((p) => p.resource === resource && p.action === action);
+      // What the robot was granted, plus what everyone may do in a public project (as in
+      // Harbor: a CI robot pulls its base images from `library`).
+      return principal.permissions.some((p) => p.resource === resource && p.action === action) || (projectCtx.public && publicAllows(resource, action));
     default:
       return false;
   }
