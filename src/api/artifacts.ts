@@ -8,7 +8,7 @@ import { MANIFEST_KINDS, MT } from '../oci/media-types.ts';
 import { isValidTag } from '../oci/names.ts';
 import { badRequest, conflict, notFound, preconditionFailed, project, type ApiCtx, type ApiRoute } from './framework.ts';
 import { boolParam, iso, NEVER, parseQ, projectOf } from './projects.ts';
-import { repositoryOf } from './repositories.ts';
+import { repositoryOf, requireRegistryScope } from './repositories.ts';
 
 const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 const IMAGE_CONFIGS: readonly string[] = [MT.OCI_CONFIG, DOCKER_CONFIG];
@@ -135,6 +135,7 @@ export const artifactRoutes: ApiRoute[] = [
     summary: 'Artifacts of a repository, newest first (index children and accessories are shown through their parent)',
     perm: project('artifact', 'list'),
     handler: async (c) => {
+      requireRegistryScope(c, 'pull');
       const pg = c.page();
       parseQ(c, []);
       const withTag = boolParam(c, 'with_tag', true);
@@ -153,6 +154,7 @@ export const artifactRoutes: ApiRoute[] = [
     summary: 'One artifact by digest or tag',
     perm: project('artifact', 'read'),
     handler: async (c) => {
+      requireRegistryScope(c, 'pull');
       const withTag = boolParam(c, 'with_tag', true);
       ignoredFlags(c, ['with_label', 'with_scan_overview', 'with_signature', 'with_immutable_status', 'with_accessory', 'with_sbom_overview']);
       const { repo, art } = await artifactOf(c);
@@ -167,6 +169,7 @@ export const artifactRoutes: ApiRoute[] = [
     summary: 'Delete an artifact with its tags (and the untagged children of an index, and its accessories)',
     perm: project('artifact', 'delete'),
     handler: async (c) => {
+      requireRegistryScope(c, 'delete');
       const { repo, art } = await artifactOf(c);
       const r = await c.svc.store.deleteArtifact(repo.id, art.digest);
       if (r.result === 'not-found') throw notFound(`artifact ${repo.name}@${art.digest} not found`);
@@ -182,6 +185,7 @@ export const artifactRoutes: ApiRoute[] = [
     summary: 'Tags of an artifact',
     perm: project('tag', 'list'),
     handler: async (c) => {
+      requireRegistryScope(c, 'pull');
       const pg = c.page();
       ignoredFlags(c, ['with_signature', 'with_immutable_status']);
       const { repo, art } = await artifactOf(c);
@@ -200,6 +204,7 @@ export const artifactRoutes: ApiRoute[] = [
     summary: 'Tag an artifact ({name}); 409 if the tag exists in the repository',
     perm: project('tag', 'create'),
     handler: async (c) => {
+      requireRegistryScope(c, 'push');
       const b = await c.body();
       if (typeof b.name !== 'string' || !isValidTag(b.name)) throw badRequest('name must be a tag: up to 128 characters of letters, digits, "_", "." and "-", not starting with "." or "-"');
       const name = b.name;
@@ -220,6 +225,7 @@ export const artifactRoutes: ApiRoute[] = [
     summary: 'Remove a tag from an artifact',
     perm: project('tag', 'delete'),
     handler: async (c) => {
+      requireRegistryScope(c, 'delete');
       const tag = c.params.tag_name;
       if (!isValidTag(tag)) throw badRequest(`invalid tag ${JSON.stringify(tag)}`);
       const { repo, art } = await artifactOf(c);

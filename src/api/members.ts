@@ -1,10 +1,11 @@
 // Project members (Harbor's /projects/{p}/members API). Users only: Wharf has no user groups, so
 // every member is `entity_type: "u"`. Shapes follow Harbor's ProjectMemberEntity, ProjectMember
 // and RoleRequest.
-import { ConflictError, type Member, type User } from '../identity/store.ts';
-import { roleFromId } from '../rbac/permissions.ts';
+import { Identity } from '../identity/identity.ts';
+import { ConflictError, type Member, type Project, type User } from '../identity/store.ts';
+import { roleFromId, rolePermissions } from '../rbac/permissions.ts';
 import { badRequest, conflict, forbidden, notFound, project, type ApiCtx, type ApiRoute } from './framework.ts';
-import { callerUserId, projectOf } from './projects.ts';
+import { callerUserId, pathId, projectOf } from './projects.ts';
 
 function memberJson(m: Member) {
   return {
@@ -27,9 +28,29 @@ function roleIdOf(v: unknown): number {
 }
 
 function memberIdOf(c: ApiCtx): number {
-  const s = c.params.mid;
-  if (!/^\d{1,15}$/.test(s) || Number(s) < 1) throw badRequest('the member id must be a positive integer');
-  return Number(s);
+  return pathId(c, 'mid');
+}
+
+/**
+ * A caller authenticated by a robot or a personal access token may only give a member a role whose
+ * every permission it holds itself in the project (and, for a token, whose registry actions its
+ * scopes cover): otherwise a narrow credential could mint a wider one by making a user a member.
+ */
+async function requireRoleGrantable(c: ApiCtx, p: Project, roleId: number): Promise<void> {
+  const s = c.subject;
+  const limited = s.kind === 'robot' || (s.kind === 'user' && s.tokenId !== null);
+  if (!limited) return;
+  const role = roleFromId(roleId);
+  if (role === null) throw badRequest('unknown role_id');
+  const perms = rolePermissions(role);
+  for (const { resource, action } of perms) {
+    if (resource === 'repository' && (action === 'pull' || action === 'push' || action === 'delete') && !Identity.scopeAllows(s, action)) {
+      throw forbidden(`the access token lacks the ${action} scope needed to grant this role`);
+    }
+  }
+  for (const { resource, action } of perms) {
+    if (!(await c.can(p, resource, action))) throw forbidden(`you cannot grant a role with ${resource}:${action}, which you do not hold yourself`);
+  }
 }
 
 async function memberOf(c: ApiCtx): Promise<Member> {
@@ -73,6 +94,7 @@ export const memberRoutes: ApiRoute[] = [
       const p = projectOf(c);
       const b = await c.body();
       const roleId = roleIdOf(b.role_id);
+      await requireRoleGrantable(c, p, roleId);
       if (b.member_group !== undefined && b.member_group !== null) throw badRequest('group members are not supported; use member_user');
       const mu = b.member_user;
       if (mu === undefined || mu === null) throw badRequest('member_user is required');
@@ -122,6 +144,7 @@ export const memberRoutes: ApiRoute[] = [
       const roleId = roleIdOf(b.role_id);
       const m = await memberOf(c);
       notSelf(c, m);
+      await requireRoleGrantable(c, p, roleId);
       if (!(await c.identity.store.updateMember(p.id, m.id, roleId))) throw notFound(`member ${m.id} not found in project ${p.name}`);
       c.identity.changed();
       c.audit('update', 'member', `${p.name}/${m.username}`, p.id);

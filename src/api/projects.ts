@@ -4,7 +4,7 @@
 import { Identity } from '../identity/identity.ts';
 import { ConflictError, type Project } from '../identity/store.ts';
 import { ROLE_IDS } from '../rbac/permissions.ts';
-import { anyone, badRequest, conflict, forbidden, login, notFound, preconditionFailed, project, type ApiCtx, type ApiRoute } from './framework.ts';
+import { anyone, badRequest, conflict, forbidden, idParam, login, notFound, preconditionFailed, project, type ApiCtx, type ApiRoute } from './framework.ts';
 
 // ------------------------------------------------------------------------------------------------
 // Helpers shared by the project-scoped modules (members, repositories, artifacts)
@@ -54,6 +54,16 @@ export function parseQ(c: ApiCtx, allowed: readonly string[]): Map<string, Query
     out.set(key, { key, value, fuzzy: tilde === '~' });
   }
   return out;
+}
+
+/**
+ * A numeric id from the path (`user_id`, `robot_id`, `mid`, `token_id`): 1 to 15 digits (the
+ * framework's idParam: a longer one would overflow the database's bigint) and positive, or 400.
+ */
+export function pathId(c: ApiCtx, name: string): number {
+  const id = idParam(c, name);
+  if (id < 1) throw badRequest(`${name} must be a positive integer`);
+  return id;
 }
 
 /** The caller's user id when it is a user (for self checks and role lookups). */
@@ -342,6 +352,7 @@ export const projectRoutes: ApiRoute[] = [
       if (Object.keys(b).length !== 1) throw badRequest('exactly one key/value pair is allowed');
       const patch = validateMetadata(b, 'body');
       await patchProject(c, p, patch);
+      c.audit('create', 'project_metadata', `${p.name}/${Object.keys(patch)[0]}`, p.id);
       c.empty(200);
     },
   },
@@ -373,6 +384,7 @@ export const projectRoutes: ApiRoute[] = [
       if (keys.length !== 1 || keys[0] !== name) throw badRequest(`the body must hold exactly the key ${name}`);
       if (!Object.prototype.hasOwnProperty.call(metadataOf(p), name)) throw notFound(`project metadata ${name} not found`);
       await patchProject(c, p, patch);
+      c.audit('update', 'project_metadata', `${p.name}/${name}`, p.id);
       c.empty(200);
     },
   },
@@ -389,6 +401,7 @@ export const projectRoutes: ApiRoute[] = [
       if (name === 'public') throw badRequest('the public metadata cannot be deleted; set it to "false" instead');
       if (!Object.prototype.hasOwnProperty.call(p.metadata, name)) throw notFound(`project metadata ${name} not found`);
       await patchProject(c, p, {}, [name]);
+      c.audit('delete', 'project_metadata', `${p.name}/${name}`, p.id);
       c.empty(200);
     },
   },

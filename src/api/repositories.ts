@@ -3,8 +3,18 @@
 // Harbor: the router decodes once, we decode the rest.
 import type { RepositoryRow } from '../metadata/store.ts';
 import { isValidName } from '../oci/names.ts';
-import { badRequest, notFound, project, type ApiCtx, type ApiRoute } from './framework.ts';
+import { Identity } from '../identity/identity.ts';
+import { badRequest, forbidden, notFound, project, type ApiCtx, type ApiRoute } from './framework.ts';
 import { iso, parseQ, projectOf } from './projects.ts';
+
+/**
+ * A personal access token reaches image content through the API only with the registry scope the
+ * same act needs on /v2: reading artifacts `pull`, tagging `push`, deleting `delete` (on top of the
+ * api:read / api:write the router checks). Other callers pass.
+ */
+export function requireRegistryScope(c: ApiCtx, scope: 'pull' | 'push' | 'delete'): void {
+  if (!Identity.scopeAllows(c.subject, scope)) throw forbidden(`the access token lacks the ${scope} scope for this request`);
+}
 
 /** The full repository name (`<project>/<path>`) named by `{repository_name}`; 400 if malformed. */
 export function repositoryNameOf(c: ApiCtx): string {
@@ -105,6 +115,7 @@ export const repositoryRoutes: ApiRoute[] = [
     summary: 'Delete a repository with its artifacts and tags (blobs are left for garbage collection)',
     perm: project('repository', 'delete'),
     handler: async (c) => {
+      requireRegistryScope(c, 'delete');
       const p = projectOf(c);
       const r = await repositoryOf(c);
       // End open upload sessions first, so their data files go with them.

@@ -1,14 +1,16 @@
 // Robot accounts: Harbor's /robots API. Project robots are `robot$<project>+<name>` with exactly one
 // permission entry for their project; system robots are `robot$<name>`, made by system admins.
-// Secrets are random (or, on refresh, chosen by the caller under the password policy), stored as
-// SHA-256 and shown only in the answers to POST and PATCH.
+// Secrets are random (or, on refresh, chosen by the caller under the password policy) and shown
+// only in the answers to POST and PATCH. Random ones are stored as SHA-256 (256 random bits leave
+// nothing to brute-force); chosen ones are scrypt-hashed like passwords.
 import { Identity, type Subject } from '../identity/identity.ts';
-import { newSecret, passwordPolicyError, sha256hex } from '../identity/secrets.ts';
+import { hashPassword, newSecret, passwordPolicyError, sha256hex } from '../identity/secrets.ts';
 import { ConflictError, type Project, type Robot, type RobotAccess, type RobotPermission } from '../identity/store.ts';
 import { ACTIONS, RESOURCES, type Action, type Resource } from '../rbac/permissions.ts';
 import { badRequest, conflict, custom, denial, forbidden, notFound, type ApiCtx, type ApiRoute } from './framework.ts';
 import { parseQuery } from './audit-logs.ts';
 import { durationToExpiry, expiresAtSeconds } from './tokens.ts';
+import { pathId } from './projects.ts';
 
 /** Harbor's robot name rule (the part after `robot$` / `robot$<project>+`). */
 export const ROBOT_NAME_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -43,9 +45,7 @@ export function robotJson(r: Robot) {
 }
 
 function robotIdParam(c: ApiCtx): number {
-  const raw = c.params.robot_id;
-  if (!/^\d{1,15}$/.test(raw) || Number(raw) < 1) throw badRequest('robot_id must be a positive integer');
-  return Number(raw);
+  return pathId(c, 'robot_id');
 }
 
 function requireLogin(c: ApiCtx): void {
@@ -81,6 +81,45 @@ async function requireGrantable(c: ApiCtx, perms: RobotPermission[]): Promise<vo
       }
     }
   }
+}
+
+const DAY_MS = 86_400_000;
+
+/** When the limited caller's own credential expires (epoch ms, -1 never); null for unlimited callers. */
+function callerExpiry(s: Subject): number | null {
+  if (!limitedCaller(s) || s.kind === 'anonymous') return null;
+  return s.expiresAt;
+}
+
+/**
+ * A robot or personal access token may not make (or revive, or obtain the secret of) a robot that
+ * outlives it: that would extend its own rights past its expiry. A robot expiring after the caller
+ * (or never) is refused: 400 where the request can fix it with a shorter `duration`, else 403.
+ */
+function requireExpiryWithinCaller(c: ApiCtx, expiresAt: number, from: number, status: 400 | 403 = 400): void {
+  const limit = callerExpiry(c.subject);
+  if (limit === null || limit === -1) return;
+  if (expiresAt !== -1 && expiresAt <= limit) return;
+  const days = Math.max(0, Math.floor((limit - from) / DAY_MS));
+  const why = `the robot would outlive your own credential, which expires at ${new Date(limit).toISOString()}`;
+  throw status === 400 ? badRequest(`${why}: duration may be at most ${days} days`) : forbidden(why);
+}
+
+/**
+ * `durationToExpiry` for a limited caller: an explicit duration that would outlive the caller is
+ * refused (400); the default one (no duration, null or 0: 30 days) is shortened to end with the
+ * caller's own credential instead.
+ */
+function expiryWithinCaller(c: ApiCtx, requested: unknown, from: number): { duration: number; expiresAt: number } {
+  const d = durationToExpiry(requested, from);
+  const limit = callerExpiry(c.subject);
+  if (limit === null || limit === -1 || (d.expiresAt !== -1 && d.expiresAt <= limit)) return d;
+  if (requested === undefined || requested === null || requested === 0) {
+    if (limit <= from) throw forbidden('your own credential has expired');
+    return { duration: Math.max(1, Math.ceil((limit - from) / DAY_MS)), expiresAt: limit };
+  }
+  requireExpiryWithinCaller(c, d.expiresAt, from);
+  return d;
 }
 
 function validateAccess(raw: unknown, kind: 'project' | 'system', where: string): RobotAccess[] {
@@ -253,7 +292,7 @@ export const robotRoutes: ApiRoute[] = [
       }
       const description = optDescription(body.description);
       const disabled = optBool(body.disable, 'disable') ?? false;
-      const { duration, expiresAt } = durationToExpiry(body.duration);
+      const { duration, expiresAt } = expiryWithinCaller(c, body.duration, Date.now());
       const { perms, project } = await validatePermissions(c, level, body.permissions);
       if (level === 'project') await c.require(project!, 'robot', 'create');
       await requireGrantable(c, perms);
@@ -312,7 +351,7 @@ export const robotRoutes: ApiRoute[] = [
       if (disabled !== undefined) patch.disabled = disabled;
       if (body.duration !== undefined && body.duration !== null && body.duration !== r.duration) {
         // Harbor counts the new duration from the robot's creation.
-        const d = durationToExpiry(body.duration, r.createdAt);
+        const d = expiryWithinCaller(c, body.duration, r.createdAt);
         patch.duration = d.duration;
         patch.expiresAt = d.expiresAt;
       }
@@ -322,6 +361,13 @@ export const robotRoutes: ApiRoute[] = [
         await requireGrantable(c, perms);
         patch.permissions = perms;
       }
+      // Re-enabling a robot or changing how long it lives hands its rights out again (or for
+      // longer): a limited caller may do that only for rights it holds itself. And after a limited
+      // caller re-enables it, sets its duration or its permissions, it must not outlive the caller.
+      const reEnables = patch.disabled === false && r.disabled;
+      const changesExpiry = patch.expiresAt !== undefined;
+      if (reEnables || changesExpiry) await requireGrantable(c, patch.permissions ?? r.permissions);
+      if (reEnables || changesExpiry || patch.permissions !== undefined) requireExpiryWithinCaller(c, patch.expiresAt ?? r.expiresAt, r.createdAt);
       if (!(await c.identity.store.updateRobot(r.id, patch))) throw notFound(`robot ${r.id} not found`);
       c.identity.changed();
       c.audit('update', 'robot', r.name, r.projectId);
@@ -337,16 +383,22 @@ export const robotRoutes: ApiRoute[] = [
     handler: async (c) => {
       const r = await loadRobot(c, 'update');
       const body = await bodyOrEmpty(c);
+      const chosen = !(body.secret === undefined || body.secret === null || body.secret === '');
       let secret: string;
-      if (body.secret === undefined || body.secret === null || body.secret === '') secret = newSecret();
+      if (!chosen) secret = newSecret();
       else {
         const err = passwordPolicyError(body.secret);
         if (err) throw badRequest(err.replace(/^password/, 'secret'));
         secret = body.secret as string;
       }
-      // Whoever obtains the secret gets the robot's rights: a limited caller may only refresh a robot it could have made.
+      // Whoever obtains the secret gets the robot's rights: a limited caller may only refresh a
+      // robot it could have made (rights it holds, and no longer-lived than itself).
       await requireGrantable(c, r.permissions);
-      if (!(await c.identity.store.updateRobot(r.id, { secretHash: sha256hex(secret) }))) throw notFound(`robot ${r.id} not found`);
+      requireExpiryWithinCaller(c, r.expiresAt, Date.now(), 403);
+      // A chosen secret may be guessable: slow-hash it like a password (providers.ts tells the two
+      // apart by the `scrypt$` prefix).
+      const secretHash = chosen ? await hashPassword(secret) : sha256hex(secret);
+      if (!(await c.identity.store.updateRobot(r.id, { secretHash }))) throw notFound(`robot ${r.id} not found`);
       c.identity.changed();
       c.audit('update', 'robot', r.name, r.projectId);
       c.json(200, { secret });

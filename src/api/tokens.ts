@@ -5,6 +5,7 @@ import { PAT_PREFIX, PAT_SCOPES } from '../identity/identity.ts';
 import { newSecret, sha256hex } from '../identity/secrets.ts';
 import { ConflictError, type AccessToken } from '../identity/store.ts';
 import { badRequest, conflict, custom, denial, forbidden, notFound, type ApiCtx, type ApiRoute } from './framework.ts';
+import { pathId } from './projects.ts';
 
 const DAY_MS = 86_400_000;
 /** the longest finite lifetime accepted for tokens and robots, in days */
@@ -104,9 +105,7 @@ export const tokenRoutes: ApiRoute[] = [
     perm: MANAGE,
     handler: async (c) => {
       const me = owner(c);
-      const raw = c.params.token_id;
-      if (!/^\d{1,15}$/.test(raw) || Number(raw) < 1) throw badRequest('token_id must be a positive integer');
-      const id = Number(raw);
+      const id = pathId(c, 'token_id');
       const t = await c.identity.store.getToken(id);
       if (!t || t.userId !== me.id || !(await c.identity.store.deleteToken(me.id, id))) throw notFound(`token ${id} not found`);
       c.identity.changed();

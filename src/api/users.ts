@@ -5,6 +5,8 @@ import { hashPassword, passwordPolicyError, verifyPassword } from '../identity/s
 import { ConflictError, type User } from '../identity/store.ts';
 import { badRequest, conflict, custom, denial, forbidden, login, notFound, system, type ApiCtx, type ApiRoute } from './framework.ts';
 import { onlyKeys, parseQuery } from './audit-logs.ts';
+import { clientIp } from '../identity/http-auth.ts';
+import { pathId } from './projects.ts';
 
 /** Harbor's UserResp (never the password). */
 export function userJson(u: User) {
@@ -27,6 +29,11 @@ const ILLEGAL = [',', '"', '~', '#', '$', '%'];
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
+/** Is `v` an e-mail address in Harbor's format (at most 255 characters)? */
+export function emailFormatOk(v: string): boolean {
+  return v.length <= 255 && EMAIL_RE.test(v);
+}
+
 /** Harbor's username rules, plus: no ':' (Basic credentials could not carry it), no control characters, no surrounding spaces. */
 export function usernameError(v: unknown): string | null {
   if (typeof v !== 'string' || v.length === 0) return 'username is required';
@@ -46,6 +53,8 @@ function newPasswordError(pw: unknown): string | null {
   return null;
 }
 
+const WRONG_OLD_PASSWORD = 'current password is incorrect';
+
 interface Profile {
   email: string;
   realname: string;
@@ -62,7 +71,7 @@ function optString(body: Record<string, unknown>, key: string): string | undefin
 /** Harbor's profile rules: e-mail required and well-formed, realname 1–255 without , ~ # $ %, comment at most 30 characters. */
 function validateProfile(p: Profile): void {
   if (!p.email) throw badRequest("email can't be empty");
-  if (p.email.length > 255 || !EMAIL_RE.test(p.email)) throw badRequest('email with illegal format');
+  if (!emailFormatOk(p.email)) throw badRequest('email with illegal format');
   const rl = [...p.realname].length;
   if (rl < 1 || rl > 255) throw badRequest('realname with illegal length');
   if (ILLEGAL.filter((ch) => ch !== '"').some((ch) => p.realname.includes(ch)) || CONTROL.test(p.realname)) throw badRequest('realname contains illegal characters');
@@ -76,9 +85,7 @@ async function requireEmailFree(c: ApiCtx, email: string, exceptId?: number): Pr
 }
 
 function userIdParam(c: ApiCtx): number {
-  const raw = c.params.user_id;
-  if (!/^\d{1,15}$/.test(raw) || Number(raw) < 1) throw badRequest('user_id must be a positive integer');
-  return Number(raw);
+  return pathId(c, 'user_id');
 }
 
 /** The calling human user (not a robot, not anonymous), or 401/403. */
@@ -242,6 +249,9 @@ export const userRoutes: ApiRoute[] = [
     perm: custom('the user themself (with the old password), or a system admin'),
     handler: async (c) => {
       const me = callerUser(c);
+      // A personal access token is not the password: it must not be able to replace it (and so
+      // take the account over for good).
+      if (me.tokenId !== null) throw forbidden('a personal access token cannot change passwords');
       const id = userIdParam(c);
       const self = me.id === id;
       if (!self && !me.sysadmin) throw forbidden(`user with ID ${id} can't be updated`);
@@ -252,8 +262,16 @@ export const userRoutes: ApiRoute[] = [
       const u = await c.identity.store.getUser(id);
       if (!u) throw notFound(`user ${id} not found`);
       if (self) {
+        // Checking the old password is a password guess like a login: a locked name is refused
+        // (with the same answer as a wrong password), and a wrong one counts towards the lock.
+        const ip = clientIp(c.req);
+        if (c.identity.isLocked(u.username, ip)) throw forbidden(WRONG_OLD_PASSWORD);
         // Harbor answers a wrong current password with 403.
-        if (typeof oldPw !== 'string' || oldPw === '' || oldPw.length > 1024 || !(await verifyPassword(oldPw, u.passwordHash))) throw forbidden('current password is incorrect');
+        if (typeof oldPw !== 'string' || oldPw === '') throw forbidden(WRONG_OLD_PASSWORD);
+        if (oldPw.length > 1024 || !(await verifyPassword(oldPw, u.passwordHash))) {
+          c.identity.noteFailedPassword(u.username, ip);
+          throw forbidden(WRONG_OLD_PASSWORD);
+        }
       }
       const perr = newPasswordError(newPw);
       if (perr) throw badRequest(perr);

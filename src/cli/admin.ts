@@ -10,6 +10,7 @@ import { hashPassword, newSecret, passwordPolicyError, sha256hex } from '../iden
 import { RESOURCES, ACTIONS } from '../rbac/permissions.ts';
 import { bootstrapIdentity } from '../identity/bootstrap.ts';
 import { createLogger } from '../logger.ts';
+import { emailFormatOk, usernameError } from '../api/users.ts';
 
 interface Common {
   config?: string;
@@ -75,6 +76,10 @@ export function registerAdminCommands(program: Command): void {
     .option('--realname <name>')
     .option('--admin', 'make the user a system admin')
     .action(async (username: string, o: Common & { email?: string; realname?: string; admin?: boolean }) => {
+      // The same rules as POST /users, also for the local database.
+      const uerr = usernameError(username);
+      if (uerr) die(uerr, 2);
+      if (o.email !== undefined && !emailFormatOk(o.email)) die(`invalid e-mail address ${JSON.stringify(o.email)}`, 2);
       const password = await readStdin();
       const bad = passwordPolicyError(password);
       if (bad) die(bad, 2);
@@ -103,6 +108,13 @@ export function registerAdminCommands(program: Command): void {
       const bad = passwordPolicyError(password);
       if (bad) die(bad, 2);
       if (o.server) {
+        if (o.user === username) {
+          // Your own password: the server wants the current one, which is the one we log in with.
+          const me = await api(o, 'GET', '/users/current');
+          await api(o, 'PUT', `/users/${me.json.user_id}/password`, { old_password: process.env.WHARF_CLI_PASSWORD, new_password: password });
+          console.log(`password of ${username} changed`);
+          return;
+        }
         const found = await api(o, 'GET', `/users?q=${encodeURIComponent(`username=${username}`)}`);
         const u = (found.json as any[]).find((x) => x.username === username);
         if (!u) die(`no user ${username}`);

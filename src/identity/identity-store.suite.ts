@@ -550,6 +550,37 @@ export function describeIdentityStore(name: string, make: () => Promise<{ store:
       expect((await s.createRobot(robotInput('robot$rb-proj+bot', { level: 'project', projectId: p.id }))).id).not.toBe(r2.id);
     });
 
+    it('robots: deleteProject drops the permission entries of system robots for that project name (a new project of the name starts clean)', async () => {
+      const gone = await s.createProject({ name: 'rb-gone', ownerId: null, public: false, metadata: {} });
+      await s.createProject({ name: 'rb-keep', ownerId: null, public: false, metadata: {} });
+      const pull = [{ resource: 'repository', action: 'pull' }];
+      const keepEntry = { kind: 'project' as const, namespace: 'rb-keep', access: pull };
+      const starEntry = { kind: 'project' as const, namespace: '*', access: pull };
+      const sysEntry = { kind: 'system' as const, namespace: '/', access: [{ resource: 'audit-log', action: 'list' }] };
+      const wide = await s.createRobot(
+        robotInput('robot$rb-wide', { permissions: [keepEntry, { kind: 'project', namespace: 'rb-gone', access: [...pull, { resource: 'repository', action: 'push' }] }, starEntry, sysEntry] }),
+      );
+      const only = await s.createRobot(robotInput('robot$rb-only-gone', { permissions: [{ kind: 'project', namespace: 'rb-gone', access: pull }] }));
+      const other = await s.createRobot(robotInput('robot$rb-unrelated', { permissions: [keepEntry] }));
+      // a system namespace that happens to equal the name is not a project entry
+      const sysNamed = await s.createRobot(robotInput('robot$rb-sysnamed', { permissions: [{ kind: 'system', namespace: 'rb-gone', access: pull }] }));
+      const projRobot = await s.createRobot(robotInput('robot$rb-gone+ci', { level: 'project', projectId: gone.id, permissions: [{ kind: 'project', namespace: 'rb-gone', access: pull }] }));
+      const otherBefore = (await s.getRobot(other.id))!;
+
+      expect(await s.deleteProject(gone.id)).toBe('deleted');
+      expect((await s.getRobot(wide.id))!.permissions).toEqual([keepEntry, starEntry, sysEntry]);
+      expect((await s.getRobot(only.id))!.permissions).toEqual([]);
+      expect(await s.getRobot(other.id)).toEqual(otherBefore);
+      expect((await s.getRobot(sysNamed.id))!.permissions).toEqual([{ kind: 'system', namespace: 'rb-gone', access: pull }]);
+      expect(await s.getRobot(projRobot.id)).toBeNull();
+
+      // a new project of the same name: no robot holds anything in it
+      await s.createProject({ name: 'rb-gone', ownerId: null, public: false, metadata: {} });
+      for (const r of await s.listRobots()) {
+        expect(r.permissions.some((x) => x.kind === 'project' && x.namespace === 'rb-gone'), r.name).toBe(false);
+      }
+    });
+
     // ---------------------------------------------------------------- tokens
 
     it('personal access tokens: create, duplicate, createTokenWithId, list, delete by owner only', async () => {

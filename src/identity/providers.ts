@@ -21,7 +21,10 @@ export class DatabaseProvider implements AuthProvider {
   async verify(username: string, secret: string): Promise<SubjectRef | null> {
     if (username.startsWith('robot$')) {
       const r = await this.store.getRobotByName(username);
-      const ok = safeEqual(sha256hex(secret), r?.secretHash ?? sha256hex(''));
+      // Random secrets are stored as SHA-256 (256 random bits: nothing to brute-force); secrets a
+      // caller chose (PATCH /robots/{id} with {secret}) are stored scrypt-hashed, like passwords.
+      const stored = r?.secretHash ?? sha256hex('');
+      const ok = stored.startsWith('scrypt$') ? await verifyPassword(secret, stored) : safeEqual(sha256hex(secret), stored);
       if (!r || !ok || r.disabled || (r.expiresAt !== -1 && r.expiresAt <= Date.now())) return null;
       return { k: 'r', id: r.id };
     }

@@ -259,13 +259,24 @@ export class IdentityStore {
     const r = await this.db.updateTable('projects').set(v).where('id', '=', id).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
-  /** Deletes the project (and its members and robots) only when it holds no repository. */
+  /**
+   * Deletes the project (and its members and robots) only when it holds no repository. System
+   * robots name projects by name, so their permission entries for this project go too (in the same
+   * transaction): a new project of the same name must not inherit them.
+   */
   async deleteProject(id: number): Promise<'deleted' | 'not-found' | 'not-empty'> {
     return this.meta.writeTx(async (trx) => {
       const p = await trx.selectFrom('projects').select('name').where('id', '=', id).executeTakeFirst();
       if (!p) return 'not-found';
       if ((await this.countRepositories(p.name, trx)) > 0) return 'not-empty';
       await trx.deleteFrom('projects').where('id', '=', id).execute();
+      const t = now();
+      for (const r of await trx.selectFrom('robots').select(['id', 'permissions']).where('level', '=', 'system').execute()) {
+        const perms = JSON.parse(r.permissions) as RobotPermission[];
+        const kept = perms.filter((x) => !(x.kind === 'project' && x.namespace === p.name));
+        if (kept.length === perms.length) continue;
+        await trx.updateTable('robots').set({ permissions: JSON.stringify(kept), updated_at: t }).where('id', '=', r.id).execute();
+      }
       return 'deleted';
     });
   }

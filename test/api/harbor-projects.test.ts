@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWharf, type RunningRegistry } from '../helpers/servers.ts';
 import { hashPassword } from '../../src/identity/secrets.ts';
+import { rolePermissions } from '../../src/rbac/permissions.ts';
 
 const ADMIN_PASSWORD = 'Wharf-Test-Admin-1';
 const API = '/api/v2.0';
@@ -420,6 +421,10 @@ describe('members', () => {
       expectStatus(await call(w, 'PUT', `${M}/${bobMid}`, { auth: alice.auth, json: { role_id: 9 } }), 400);
       expectStatus(await call(w, 'PUT', `${M}/${bobMid}`, { auth: alice.auth, json: {} }), 400);
       expectStatus(await call(w, 'GET', `${M}/abc`, { auth: alice.auth }), 400);
+      // ids longer than 15 digits never reach the database (PostgreSQL would fail on the bigint)
+      expectStatus(await call(w, 'GET', `${M}/12345678901234567890`, { auth: alice.auth }), 400, 'BAD_REQUEST');
+      expectStatus(await call(w, 'PUT', `${M}/12345678901234567890`, { auth: alice.auth, json: { role_id: 2 } }), 400, 'BAD_REQUEST');
+      expectStatus(await call(w, 'DELETE', `${M}/12345678901234567890`, { auth: alice.auth }), 400, 'BAD_REQUEST');
       expectStatus(await call(w, 'GET', `${M}/99999`, { auth: alice.auth }), 404);
       expectStatus(await call(w, 'DELETE', `${M}/99999`, { auth: alice.auth }), 404);
     });
@@ -503,6 +508,99 @@ describe('metadatas', () => {
       expectStatus(await call(w, 'GET', `${MD}/severity`, { auth: carol.auth }), 403);
     });
     expectStatus(await call(w, 'GET', `${MD}/severity`, { auth: bob.auth }), 200);
+  });
+
+  it('audits metadata changes with the project id', async () => {
+    const teamId = (await call(w, 'GET', `${API}/projects/team`, { auth: admin })).json.project_id;
+    const want = [
+      ['create', 'team/auto_scan'],
+      ['create', 'team/severity'],
+      ['update', 'team/auto_scan'],
+      ['delete', 'team/auto_scan'],
+      ['update', 'team/public'],
+      ['create', 'team/public'],
+    ];
+    let rows: { operation: string; resource: string; project_id: number | null; username: string }[] = [];
+    for (let i = 0; i < 40; i++) {
+      const db = new Database(path.join(w.dataDir, 'wharf.db'), { readonly: true, fileMustExist: true });
+      try {
+        rows = db.prepare(`select operation, resource, project_id, username from audit_logs where resource_type = 'project_metadata'`).all() as typeof rows;
+      } finally {
+        db.close();
+      }
+      if (want.every(([op, res]) => rows.some((r) => r.operation === op && r.resource === res))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const [op, res] of want) {
+      const row = rows.find((r) => r.operation === op && r.resource === res);
+      expect(row, `${op} ${res}`).toBeDefined();
+      expect(Number(row!.project_id)).toBe(teamId);
+      expect(row!.username).toBe('alice');
+    }
+    // refused changes are not audited
+    expect(rows.some((r) => r.resource.includes('bogus'))).toBe(false);
+  });
+});
+
+describe('members granted by robots and personal access tokens', () => {
+  const D = `${API}/projects/delegate/members`;
+
+  beforeAll(async () => {
+    expectStatus(await call(w, 'POST', `${API}/projects`, { auth: alice.auth, json: { project_name: 'delegate' } }), 201);
+    await newUser(w, 'dan');
+    await newUser(w, 'erin');
+  });
+
+  const midOf = (r: Resp) => Number(/(\d+)$/.exec(r.headers.get('location')!)![1]);
+
+  it('a robot may only grant a role whose every permission it holds', async () => {
+    const access = [
+      ...rolePermissions('limitedGuest'),
+      { resource: 'member', action: 'create' },
+      { resource: 'member', action: 'update' },
+      { resource: 'member', action: 'read' },
+    ];
+    const r = await call(w, 'POST', `${API}/robots`, { auth: alice.auth, json: { name: 'membership', level: 'project', duration: -1, permissions: [{ kind: 'project', namespace: 'delegate', access }] } });
+    expectStatus(r, 201);
+    const robot = { username: r.json.name, password: r.json.secret };
+    await unchanged(w, async () => {
+      expectStatus(await call(w, 'POST', D, { auth: robot, json: { role_id: 3, member_user: { username: 'dan' } } }), 403, 'FORBIDDEN');
+      expectStatus(await call(w, 'POST', D, { auth: robot, json: { role_id: 1, member_user: { username: 'dan' } } }), 403, 'FORBIDDEN');
+    });
+    const c = await call(w, 'POST', D, { auth: robot, json: { role_id: 5, member_user: { username: 'dan' } } });
+    expectStatus(c, 201);
+    const mid = midOf(c);
+    expectStatus(await call(w, 'PUT', `${D}/${mid}`, { auth: robot, json: { role_id: 2 } }), 403, 'FORBIDDEN');
+    expectStatus(await call(w, 'PUT', `${D}/${mid}`, { auth: robot, json: { role_id: 1 } }), 403, 'FORBIDDEN');
+    expect((await call(w, 'GET', `${D}/${mid}`, { auth: alice.auth })).json.role_id).toBe(5);
+    expectStatus(await call(w, 'PUT', `${D}/${mid}`, { auth: robot, json: { role_id: 5 } }), 200);
+  });
+
+  it("a personal access token may only grant a role within its user's rights and its registry scopes", async () => {
+    const pat = async (name: string, scopes: string[]) => {
+      const r = await call(w, 'POST', `${API}/users/current/tokens`, { auth: alice.auth, json: { name, scopes } });
+      expectStatus(r, 201);
+      return { username: 'alice', password: r.json.token as string };
+    };
+    const api = await pat('members-api', ['api:read', 'api:write']);
+    const pull = await pat('members-pull', ['api:read', 'api:write', 'pull']);
+    const pullPush = await pat('members-pull-push', ['api:read', 'api:write', 'pull', 'push']);
+    const all = await pat('members-all', ['api:read', 'api:write', 'pull', 'push', 'delete']);
+    await unchanged(w, async () => {
+      // every role pulls: a token without pull grants none
+      expectStatus(await call(w, 'POST', D, { auth: api, json: { role_id: 5, member_user: { username: 'erin' } } }), 403, 'FORBIDDEN');
+      // a developer pushes
+      expectStatus(await call(w, 'POST', D, { auth: pull, json: { role_id: 2, member_user: { username: 'erin' } } }), 403, 'FORBIDDEN');
+    });
+    const c = await call(w, 'POST', D, { auth: pull, json: { role_id: 3, member_user: { username: 'erin' } } });
+    expectStatus(c, 201);
+    const mid = midOf(c);
+    // a maintainer deletes
+    expectStatus(await call(w, 'PUT', `${D}/${mid}`, { auth: pullPush, json: { role_id: 4 } }), 403, 'FORBIDDEN');
+    expectStatus(await call(w, 'PUT', `${D}/${mid}`, { auth: pullPush, json: { role_id: 2 } }), 200);
+    expect((await call(w, 'GET', `${D}/${mid}`, { auth: alice.auth })).json.role_id).toBe(2);
+    expectStatus(await call(w, 'PUT', `${D}/${mid}`, { auth: all, json: { role_id: 1 } }), 200);
+    expect((await call(w, 'GET', `${D}/${mid}`, { auth: alice.auth })).json.role_id).toBe(1);
   });
 });
 
@@ -663,6 +761,40 @@ describe('repositories and artifacts', () => {
     });
     expectStatus(await call(w, 'DELETE', `${T}/v2`, { auth: admin }), 200);
     expectStatus(await call(w, 'GET', `/v2/${P}/app/manifests/v2`, { auth: admin, headers: { Accept: MT_MANIFEST } }), 404);
+    expect((await call(w, 'GET', T, { auth: admin })).json.map((t: any) => t.name)).toEqual(['v1']);
+  });
+
+  it('personal access tokens reach image content through the API only with the registry scope', async () => {
+    const pat = async (who: { username: string; password: string }, name: string, scopes: string[]) => {
+      const r = await call(w, 'POST', `${API}/users/current/tokens`, { auth: who, json: { name, scopes } });
+      expectStatus(r, 201);
+      return { username: who.username, password: r.json.token as string };
+    };
+    const T = `${R}/app/artifacts/${app.digest}/tags`;
+    // reading artifacts (with their config's extra_attrs) and tags: pull
+    const readNoPull = await pat(carol.auth, 'read-no-pull', ['api:read']);
+    const readPull = await pat(carol.auth, 'read-pull', ['api:read', 'pull']);
+    for (const u of [`${R}/app/artifacts`, `${R}/app/artifacts/v1`, T]) {
+      expectStatus(await call(w, 'GET', u, { auth: readNoPull }), 403, 'FORBIDDEN');
+      expectStatus(await call(w, 'GET', u, { auth: readPull }), 200);
+    }
+    expect((await call(w, 'GET', `${R}/app/artifacts/v1`, { auth: readPull })).json.extra_attrs.architecture).toBe('amd64');
+    // tagging: push
+    const writeNoPush = await pat(carol.auth, 'write-no-push', ['api:write', 'pull']);
+    const writePush = await pat(carol.auth, 'write-push', ['api:write', 'push']);
+    await unchanged(w, async () => {
+      expectStatus(await call(w, 'POST', T, { auth: writeNoPush, json: { name: 'via-pat' } }), 403, 'FORBIDDEN');
+    });
+    expectStatus(await call(w, 'POST', T, { auth: writePush, json: { name: 'via-pat' } }), 201);
+    // deleting tags, artifacts, repositories: delete (the admin's tokens: the role allows it all)
+    const adminNoDelete = await pat(admin, 'no-delete', ['api:write', 'pull', 'push']);
+    const adminDelete = await pat(admin, 'with-delete', ['api:write', 'delete']);
+    await unchanged(w, async () => {
+      expectStatus(await call(w, 'DELETE', `${T}/via-pat`, { auth: adminNoDelete }), 403, 'FORBIDDEN');
+      expectStatus(await call(w, 'DELETE', `${R}/app/artifacts/${app.digest}`, { auth: adminNoDelete }), 403, 'FORBIDDEN');
+      expectStatus(await call(w, 'DELETE', `${R}/app`, { auth: adminNoDelete }), 403, 'FORBIDDEN');
+    });
+    expectStatus(await call(w, 'DELETE', `${T}/via-pat`, { auth: adminDelete }), 200);
     expect((await call(w, 'GET', T, { auth: admin })).json.map((t: any) => t.name)).toEqual(['v1']);
   });
 

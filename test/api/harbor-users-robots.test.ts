@@ -163,6 +163,9 @@ describe('users', () => {
     }
     expectStatus(await call('POST', `${API}/users`, { auth: ADMIN, body: 'not json', headers: { 'Content-Type': 'application/json' } }), 400);
     expectStatus(await call('POST', `${API}/users`, { auth: ADMIN, body: '', headers: { 'Content-Type': 'application/json' } }), 400);
+    // JSON only (a cross-site form cannot send application/json without a preflight)
+    const form = await call('POST', `${API}/users`, { auth: ADMIN, body: JSON.stringify({ ...good, username: 'viaform' }), headers: { 'Content-Type': 'text/plain' } });
+    expect(form.status, show(form)).toBe(415);
     // 255 characters is fine
     await createUser('u'.repeat(255), 'Long-Passw0rd', { email: 'long@example.com' });
 
@@ -217,6 +220,12 @@ describe('users', () => {
     expectStatus(await call('GET', `${API}/users/999999`, { auth: ADMIN }), 404);
     expectStatus(await call('GET', `${API}/users/999999`, { auth: basic('bob', PW.bob) }), 403);
     expectStatus(await call('GET', `${API}/users/abc`, { auth: ADMIN }), 400);
+    // ids longer than 15 digits never reach the database (PostgreSQL would fail on the bigint)
+    expectStatus(await call('GET', `${API}/users/12345678901234567890`, { auth: ADMIN }), 400);
+    expectStatus(await call('PUT', `${API}/users/12345678901234567890/password`, { auth: ADMIN, json: { new_password: 'Some-Passw0rd1' } }), 400);
+    expectStatus(await call('PUT', `${API}/users/12345678901234567890/sysadmin`, { auth: ADMIN, json: { sysadmin_flag: true } }), 400);
+    expectStatus(await call('DELETE', `${API}/users/12345678901234567890`, { auth: ADMIN }), 400);
+    expectStatus(await call('GET', `${API}/users/0`, { auth: ADMIN }), 400);
   });
 
   test('PUT /users/{id}: the user or the admin edits email, realname, comment', async () => {
@@ -247,6 +256,11 @@ describe('users', () => {
     expectStatus(await call('GET', `${API}/users/current`, { headers: { cookie: s.cookie } }), 200);
 
     const url = `${API}/users/${ids.carol}/password`;
+    // a personal access token is not the password: it cannot replace it, even with the old one
+    const cpat = expectStatus(await call('POST', `${API}/users/current/tokens`, { auth: carol, json: { name: 'pw-changer', scopes: ['api:read', 'api:write'] } }), 201).json();
+    secrets.add(cpat.token);
+    expectStatus(await call('PUT', url, { auth: basic('carol', cpat.token), json: { old_password: PW.carol, new_password: 'Carol-Pat-Pass1' } }), 403);
+    expect((await v2(carol)).status).toBe(200);
     expectStatus(await call('PUT', url, { auth: carol, json: { old_password: 'Wrong-Passw0rd', new_password: 'Carol-New-Pass1' } }), 403); // Harbor: 403 "current password is incorrect"
     expectStatus(await call('PUT', url, { auth: carol, json: { new_password: 'Carol-New-Pass1' } }), 403);
     expectStatus(await call('PUT', url, { auth: carol, json: { old_password: PW.carol, new_password: 'weak' } }), 400);
@@ -398,6 +412,7 @@ describe('personal access tokens', () => {
     expect((await v2(basic('alice', t.token))).status).toBe(401);
     expectStatus(await call('DELETE', `${API}/users/current/tokens/${t.id}`, { auth: alice() }), 404);
     expectStatus(await call('DELETE', `${API}/users/current/tokens/xyz`, { auth: alice() }), 400);
+    expectStatus(await call('DELETE', `${API}/users/current/tokens/12345678901234567890`, { auth: alice() }), 400);
 
     // expire a token (never used before) behind the server's back
     const e = expectStatus(await call('POST', `${API}/users/current/tokens`, { auth: alice(), json: { name: 'expiring', scopes: ['pull'] } }), 201).json();
@@ -507,6 +522,9 @@ describe('robots', () => {
     expectStatus(await call('GET', `${API}/robots/${sys.id}`, { auth: ADMIN }), 200);
     expectStatus(await call('GET', `${API}/robots/999999`, { auth: ADMIN }), 404);
     expectStatus(await call('GET', `${API}/robots/abc`, { auth: ADMIN }), 400);
+    expectStatus(await call('GET', `${API}/robots/12345678901234567890`, { auth: ADMIN }), 400);
+    expectStatus(await call('PUT', `${API}/robots/12345678901234567890`, { auth: ADMIN, json: { description: 'x' } }), 400);
+    expectStatus(await call('DELETE', `${API}/robots/12345678901234567890`, { auth: ADMIN }), 400);
 
     const all = expectStatus(await call('GET', `${API}/robots`, { auth: ADMIN }), 200);
     expect(all.json().map((r: any) => r.name)).toEqual(expect.arrayContaining([builder.name, sys.name]));
@@ -550,11 +568,23 @@ describe('robots', () => {
     secrets.add('Chosen-Secret-123');
     expect((await v2(basic(builder.name, r.secret))).status).toBe(401);
     expect((await v2(basic(builder.name, 'Chosen-Secret-123'))).status).toBe(200);
+    expect((await v2(basic(builder.name, 'Chosen-Secret-124'))).status).toBe(401);
+    // a chosen secret may be guessable: stored slow-hashed like a password; random ones as SHA-256
+    const hashOf = () => {
+      const d = db();
+      try {
+        return (d.prepare('select secret_hash from robots where id = ?').get(builder.id) as { secret_hash: string }).secret_hash;
+      } finally {
+        d.close();
+      }
+    };
+    expect(hashOf()).toMatch(/^scrypt\$/);
     // without any body
     const nobody = expectStatus(await call('PATCH', `${API}/robots/${builder.id}`, { auth: alice() }), 200).json();
     secrets.add(nobody.secret);
     builder.secret = nobody.secret;
     expect((await v2(basic(builder.name, builder.secret))).status).toBe(200);
+    expect(hashOf()).toMatch(/^[0-9a-f]{64}$/);
 
     expectStatus(await call('PATCH', `${API}/robots/${builder.id}`, { auth: bob(), json: {} }), 403);
     expectStatus(await call('PATCH', `${API}/robots/${builder.id}`, { json: {} }), 401);
@@ -618,6 +648,73 @@ describe('robots', () => {
     const ok = expectStatus(await call('POST', `${API}/robots`, { auth: pat, json: projectRobot('via-pat-pull', [{ resource: 'repository', action: 'pull' }]) }), 201).json();
     secrets.add(ok.secret);
     expectStatus(await call('PATCH', `${API}/robots/${builder.id}`, { auth: pat, json: {} }), 403);
+  });
+
+  test('robots made or changed by robots and personal access tokens never outlive them; reviving one needs its rights', async () => {
+    const DAY = 86400;
+    const near = (a: number, b: number) => expect(Math.abs(a - b), `${a} vs ${b}`).toBeLessThan(120);
+    // alice's token: 5 days, pull but not push
+    const t = expectStatus(await call('POST', `${API}/users/current/tokens`, { auth: alice(), json: { name: 'five-days', scopes: ['pull', 'api:read', 'api:write'], duration: 5 } }), 201).json();
+    secrets.add(t.token);
+    const pat = basic('alice', t.token);
+    const pull = [{ resource: 'repository', action: 'pull' }];
+    const now = () => Math.floor(Date.now() / 1000);
+
+    // an explicit duration past the token's expiry is refused; the default (30 days) is shortened
+    expectStatus(await call('POST', `${API}/robots`, { auth: pat, json: projectRobot('pat-long', pull, { duration: 10 }) }), 400);
+    expectStatus(await call('POST', `${API}/robots`, { auth: pat, json: projectRobot('pat-never', pull, { duration: -1 }) }), 400);
+    const short = expectStatus(await call('POST', `${API}/robots`, { auth: pat, json: projectRobot('pat-short', pull, { duration: 3 }) }), 201).json();
+    secrets.add(short.secret);
+    near(short.expires_at, now() + 3 * DAY);
+    const dflt = expectStatus(await call('POST', `${API}/robots`, { auth: pat, json: projectRobot('pat-default', pull) }), 201).json();
+    secrets.add(dflt.secret);
+    expect(dflt.expires_at).toBeLessThanOrEqual(t.expires_at);
+    near(dflt.expires_at, t.expires_at);
+
+    // re-enabling: only with the robot's rights, and not past the token's expiry
+    const sleeper = expectStatus(await call('POST', `${API}/robots`, { auth: alice(), json: projectRobot('sleeper', pull, { duration: -1, disable: true }) }), 201).json();
+    secrets.add(sleeper.secret);
+    expectStatus(await call('PUT', `${API}/robots/${sleeper.id}`, { auth: pat, json: { disable: false } }), 400);
+    expectStatus(await call('PUT', `${API}/robots/${sleeper.id}`, { auth: pat, json: { disable: false, duration: 9 } }), 400);
+    expect(expectStatus(await call('GET', `${API}/robots/${sleeper.id}`, { auth: alice() }), 200).json()).toMatchObject({ disable: true, expires_at: -1 });
+    expect((await v2(basic(sleeper.name, sleeper.secret))).status).toBe(401);
+    expectStatus(await call('PUT', `${API}/robots/${sleeper.id}`, { auth: pat, json: { disable: false, duration: 4 } }), 200);
+    const woke = expectStatus(await call('GET', `${API}/robots/${sleeper.id}`, { auth: alice() }), 200).json();
+    expect(woke).toMatchObject({ disable: false, duration: 4 });
+    near(woke.expires_at, now() + 4 * DAY);
+    expect((await v2(basic(sleeper.name, sleeper.secret))).status).toBe(200);
+
+    const pushSleeper = expectStatus(await call('POST', `${API}/robots`, { auth: alice(), json: projectRobot('push-sleeper', PULL_PUSH, { duration: 2, disable: true }) }), 201).json();
+    secrets.add(pushSleeper.secret);
+    expectStatus(await call('PUT', `${API}/robots/${pushSleeper.id}`, { auth: pat, json: { disable: false } }), 403);
+    expectStatus(await call('PUT', `${API}/robots/${pushSleeper.id}`, { auth: pat, json: { duration: 3 } }), 403);
+    expect(expectStatus(await call('GET', `${API}/robots/${pushSleeper.id}`, { auth: alice() }), 200).json()).toMatchObject({ disable: true, duration: 2 });
+    // a description is harmless
+    expectStatus(await call('PUT', `${API}/robots/${pushSleeper.id}`, { auth: pat, json: { description: 'renamed by a token' } }), 200);
+
+    // nor obtain the secret of a robot that outlives the token
+    const forever = expectStatus(await call('POST', `${API}/robots`, { auth: alice(), json: projectRobot('forever-pull', pull, { duration: -1 }) }), 201).json();
+    secrets.add(forever.secret);
+    expectStatus(await call('PATCH', `${API}/robots/${forever.id}`, { auth: pat, json: {} }), 403);
+    expect((await v2(basic(forever.name, forever.secret))).status).toBe(200);
+    const refreshed = expectStatus(await call('PATCH', `${API}/robots/${short.id}`, { auth: pat, json: {} }), 200).json();
+    secrets.add(refreshed.secret);
+
+    // a robot that manages robots: the same bounds, by its own expiry
+    const mgr = expectStatus(
+      await call('POST', `${API}/robots`, {
+        auth: alice(),
+        json: projectRobot('short-manager', [{ resource: 'robot', action: 'create' }, { resource: 'robot', action: 'read' }, ...pull], { duration: 2 }),
+      }),
+      201,
+    ).json();
+    secrets.add(mgr.secret);
+    const m = basic(mgr.name, mgr.secret);
+    expectStatus(await call('POST', `${API}/robots`, { auth: m, json: projectRobot('by-mgr-long', pull, { duration: 30 }) }), 400);
+    const byMgr = expectStatus(await call('POST', `${API}/robots`, { auth: m, json: projectRobot('by-mgr', pull) }), 201).json();
+    secrets.add(byMgr.secret);
+    expect(byMgr.expires_at).toBeLessThanOrEqual(mgr.expires_at);
+    near(byMgr.expires_at, mgr.expires_at);
   });
 
   test('DELETE /robots/{id}: the robot stops at once', async () => {
@@ -703,5 +800,63 @@ describe('audit logs', () => {
     const outsider = await call('GET', `${API}/projects/${PROJECT}/logs`, { auth: basic('dave', PW.dave) });
     expect([403, 404], show(outsider)).toContain(outsider.status);
     expectStatus(await call('GET', `${API}/projects/${PROJECT}/logs`), 401);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('a wrong old password is a failed login', () => {
+  let w2: RunningRegistry;
+  beforeAll(async () => {
+    w2 = await startWharf({ env: { WHARF_ADMIN_PASSWORD: ADMIN_PW, WHARF_LOGIN_MAX_FAILURES: '3' } });
+  });
+  afterAll(async () => {
+    await w2?.stop();
+  });
+
+  const req = async (method: string, p: string, o: { auth?: Auth; cookie?: string; csrf?: string; json?: unknown } = {}) => {
+    const headers: Record<string, string> = {};
+    if (o.auth) headers.Authorization = o.auth;
+    if (o.cookie) headers.cookie = o.cookie;
+    if (o.csrf) headers['X-Harbor-CSRF-Token'] = o.csrf;
+    if (o.json !== undefined) headers['Content-Type'] = 'application/json';
+    const r = await fetch(w2.url + p, { method, headers, body: o.json === undefined ? undefined : JSON.stringify(o.json) });
+    const text = await r.text();
+    return { status: r.status, headers: r.headers, text, json: () => JSON.parse(text) } as Resp;
+  };
+
+  test('wrong old passwords count towards the lock; a locked name is refused like a wrong password', async () => {
+    const pw = 'Locky-Passw0rd1';
+    const r = expectStatus(await req('POST', `${API}/users`, { auth: basic('admin', ADMIN_PW), json: { username: 'locky', email: 'locky@example.com', realname: 'Locky', password: pw } }), 201);
+    const id = Number(/(\d+)$/.exec(r.headers.get('location')!)![1]);
+    // a portal session, which (unlike Basic) still gets through to the handler once the name is locked
+    const lr = await fetch(`${w2.url}/c/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ principal: 'locky', password: pw }) });
+    expect(lr.status).toBe(200);
+    const set = lr.headers.getSetCookie();
+    const cookie = set.map((c) => c.split(';')[0]).join('; ');
+    const csrf = set.find((c) => c.startsWith('__csrf='))!.split(';')[0].split('=')[1];
+
+    const hashOf = () => {
+      const d = new Database(path.join(w2.dataDir, 'wharf.db'), { readonly: true, fileMustExist: true });
+      try {
+        return (d.prepare('select password_hash from users where id = ?').get(id) as { password_hash: string }).password_hash;
+      } finally {
+        d.close();
+      }
+    };
+    const before = hashOf();
+    const url = `${API}/users/${id}/password`;
+    const wrong = [] as string[];
+    for (let i = 0; i < 3; i++) {
+      const res = expectStatus(await req('PUT', url, { cookie, csrf, json: { old_password: `Wrong-Passw0rd${i}`, new_password: 'Locky-New-Pass1' } }), 403);
+      wrong.push(res.json().errors[0].message);
+    }
+    // three failures lock the name: Basic with the right password now fails everywhere
+    expect((await req('GET', '/v2/', { auth: basic('locky', pw) })).status).toBe(401);
+    // and the right old password is refused with the very same answer as a wrong one
+    const locked = expectStatus(await req('PUT', url, { cookie, csrf, json: { old_password: pw, new_password: 'Locky-New-Pass1' } }), 403);
+    expect(locked.json().errors[0].message).toBe(wrong[0]);
+    // the password is unchanged
+    expect(hashOf()).toBe(before);
   });
 });

@@ -7,7 +7,8 @@
 // the (resource, action) Harbor checks for that API (artifact delete -> artifact:delete, tag create
 // -> tag:create, /v2 manifest DELETE -> repository:delete, blob upload -> repository:push, …) and
 // the role facts come from src/rbac/permissions.ts (Harbor's rbac_role.go as a table). Robots get
-// exactly what they were granted; personal access tokens get their user's permissions ∩ scopes;
+// what they were granted plus, as in Harbor, what everyone may do in a public project (pull, list,
+// read); personal access tokens get their user's permissions ∩ scopes;
 // system endpoints (users, audit logs, system robots) are admin-only; /systeminfo is open.
 //
 // Denials: no credentials -> 401; credentials without the permission -> 403 (/v2: DENIED; API:
@@ -153,6 +154,8 @@ interface Cell {
   need: Need;
   /** scopes a bearer principal asks /service/token for */
   tokenScopes?: (c: Ctx) => string[];
+  /** API cells on image content: the registry scope a personal access token also needs (besides api:*) */
+  patScope?: 'pull' | 'push' | 'delete';
   /** admin-side preparation, fresh for each principal */
   prepare?: (c: Ctx, p: PrincipalDef) => Promise<any>;
   run: (c: Ctx, auth: Auth, st: any) => Promise<Resp>;
@@ -634,6 +637,7 @@ function apiCells(): Cell[] {
     {
       id: 'api DELETE repository',
       api: true,
+      patScope: 'delete',
       project: 'M',
       method: 'DELETE',
       need: perm('repository', 'delete'),
@@ -648,6 +652,7 @@ function apiCells(): Cell[] {
     {
       id: 'api GET artifacts',
       api: true,
+      patScope: 'pull',
       project: 'M',
       method: 'GET',
       need: perm('artifact', 'list'),
@@ -656,6 +661,7 @@ function apiCells(): Cell[] {
     {
       id: 'api GET artifact',
       api: true,
+      patScope: 'pull',
       project: 'M',
       method: 'GET',
       need: perm('artifact', 'read'),
@@ -664,6 +670,7 @@ function apiCells(): Cell[] {
     {
       id: 'api DELETE artifact',
       api: true,
+      patScope: 'delete',
       project: 'M',
       method: 'DELETE',
       need: perm('artifact', 'delete'),
@@ -678,6 +685,7 @@ function apiCells(): Cell[] {
     {
       id: 'api GET artifact tags',
       api: true,
+      patScope: 'pull',
       project: 'M',
       method: 'GET',
       need: perm('tag', 'list'),
@@ -686,6 +694,7 @@ function apiCells(): Cell[] {
     {
       id: 'api POST artifact tag',
       api: true,
+      patScope: 'push',
       project: 'M',
       method: 'POST',
       need: perm('tag', 'create'),
@@ -699,6 +708,7 @@ function apiCells(): Cell[] {
     {
       id: 'api DELETE artifact tag',
       api: true,
+      patScope: 'delete',
       project: 'M',
       method: 'DELETE',
       need: perm('tag', 'delete'),
@@ -796,7 +806,8 @@ function model(p: PrincipalDef, project: ProjectKey): Model {
     case 'user':
       return { kind: 'user', sysadmin: false, projectRole: project === 'M' || project === 'X' ? USERS[id.key].role : null };
     case 'robot':
-      // a project robot of the matrix project: nothing anywhere else
+      // a project robot of the matrix project: granted nothing anywhere else (decide() adds the
+      // public-project set on public projects: matrix-public and other-public)
       return { kind: 'robot', permissions: project === 'M' ? ROBOTS[id.key].access : [] };
   }
 }
@@ -807,8 +818,8 @@ function projectCtx(c: Ctx, project: ProjectKey): ProjectContext {
   return { public: c.pub };
 }
 
-/** may principal `p` do what `need` describes? (`api`/`method` pick the PAT scope) */
-function allowedFor(p: PrincipalDef, need: Need, c: Ctx, api: boolean, method: string): boolean {
+/** may principal `p` do what `need` describes? (`api`/`method` pick the PAT scope; `patScope`: a registry scope API cells on image content also need) */
+function allowedFor(p: PrincipalDef, need: Need, c: Ctx, api: boolean, method: string, patScope?: string): boolean {
   const apiScope = method === 'GET' || method === 'HEAD' ? 'api:read' : 'api:write';
   const scopeOk = (s: string | null) => !p.pat || s === null || p.pat.scopes.includes(s);
   const kind = p.identity.kind;
@@ -826,7 +837,7 @@ function allowedFor(p: PrincipalDef, need: Need, c: Ctx, api: boolean, method: s
     case 'perm':
       return need.all.every(
         (r) => decide(model(p, r.project), projectCtx(c, r.project), r.resource, r.action) && scopeOk(api ? apiScope : r.action),
-      );
+      ) && (patScope === undefined || scopeOk(patScope));
   }
 }
 
@@ -870,7 +881,7 @@ async function runCell(c: Ctx, cell: Cell, p: PrincipalDef): Promise<Outcome> {
   } else {
     auth = basicFor(c, p);
   }
-  const allowed = allowedFor(p, cell.need, c, cell.api, cell.method);
+  const allowed = allowedFor(p, cell.need, c, cell.api, cell.method, cell.patScope);
   const r = await cell.run(c, auth, st);
   const out: Outcome = { ...base, expected: allowed ? 'A' : 'D', status: r.status, ok: true, resp: describeResp(r) };
   const fail = (problem: string) => Object.assign(out, { ok: false, problem });
@@ -879,7 +890,8 @@ async function runCell(c: Ctx, cell: Cell, p: PrincipalDef): Promise<Outcome> {
   } else {
     // Without credentials (or with a bearer token on /v2): 401. With credentials: 403. On
     // /projects/{p}/… API cells a principal that cannot even see the project (no project:read by
-    // its role, ignoring PAT scopes: non-members of a private project, robots) may also get 404, as
+    // its role, ignoring PAT scopes: non-members of a private project, robots of other private
+    // projects) may also get 404, as
     // if the project did not exist; one that can see it must get 403.
     const std = p.transport === 'basic' ? 403 : 401;
     const hidden = std === 403 && cell.api && cell.project && !decide(model(p, cell.project), projectCtx(c, cell.project), 'project', 'read');

@@ -89,6 +89,17 @@ describe('first start and the admin CLI', () => {
     expect(printed).toBeTruthy();
     expect(cli(['user', 'add', 'alice'], env, 'Alice-Pass-1\n').code).not.toBe(0); // duplicate
     expect(cli(['user', 'add', 'weak'], env, 'short\n').code).toBe(2); // policy
+    // the username and e-mail rules of POST /users hold for the local database too
+    for (const bad of ['robot$evil', 'a:b', 'has#hash', ' spaced']) {
+      const r = cli(['user', 'add', bad], env, 'Alice-Pass-1\n');
+      expect(r.code, `${bad}: ${r.err}`).toBe(2);
+      expect(r.err).toMatch(/username/);
+    }
+    const badMail = cli(['user', 'add', 'bob', '--email', 'not-an-email'], env, 'Bob-Pass-12\n');
+    expect(badMail.code, badMail.err).toBe(2);
+    expect(badMail.err).toMatch(/e-mail/);
+    const bob = cli(['user', 'add', 'bob', '--email', 'bob@example.com'], env, 'Bob-Pass-12\n');
+    expect(bob.code, bob.err).toBe(0);
     expect(cli(['project', 'create', 'team'], env).code).toBe(0);
     expect(cli(['project', 'create', 'Bad_Name'], env).code).toBe(2);
     const robot = cli(['robot', 'create', 'team', 'ci', '--access', 'pull,push'], env);
@@ -117,6 +128,11 @@ describe('first start and the admin CLI', () => {
       expect(pw.code, pw.err).toBe(0);
       expect(await ok('alice', 'Alice-Pass-1')).toBe(401);
       expect(await ok('alice', 'Alice-Pass-2')).toBe(200);
+      // Changing your own password: the CLI sends the current one (the one it logs in with).
+      const own = cli(['user', 'passwd', 'alice', '--server', reg.url, '--user', 'alice'], { ...srv, WHARF_CLI_PASSWORD: 'Alice-Pass-2' }, 'Alice-Pass-3\n');
+      expect(own.code, own.err).toBe(0);
+      expect(await ok('alice', 'Alice-Pass-2')).toBe(401);
+      expect(await ok('alice', 'Alice-Pass-3')).toBe(200);
       expect(reg.output()).not.toContain(robotSecret);
       expect(reg.output()).not.toContain('Alice-Pass');
     } finally {
