@@ -60,7 +60,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   const registry = new RegistryService({ store, driver });
   const identityStore = new IdentityStore(store);
   if (opts.bootstrap !== false) await bootstrapIdentity(identityStore, cfg.adminPassword, logger);
-  const audit = new AuditLog(identityStore, logger);
+  const audit = new AuditLog(identityStore, logger, cfg.auditSkip.split(',').map((x) => x.trim()).filter(Boolean));
   const identity = new Identity(identityStore, {
     signer: TokenSigner.load(path.join(cfg.dataDir, 'keys')),
     service: cfg.tokenService,

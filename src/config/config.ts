@@ -29,6 +29,8 @@ export interface Config {
   projectCreation: 'everyone' | 'adminonly';
   /** audit log entries older than this are deleted (days; 0 = keep forever) */
   auditRetentionDays: number;
+  /** comma-separated audit operations not recorded (e.g. `pull`) */
+  auditSkip: string;
   sessionTtlMinutes: number;
   /** failed logins for one user name within 5 minutes that lock it for loginLockoutSeconds */
   loginMaxFailures: number;
@@ -62,6 +64,7 @@ export const CONFIG_FIELDS: ConfigField[] = [
   { key: 'tokenTtlSeconds', env: 'WHARF_TOKEN_TTL_SECONDS', yaml: 'tokenTtlSeconds', type: 'number', description: 'lifetime of registry tokens (default 1800)' },
   { key: 'projectCreation', env: 'WHARF_PROJECT_CREATION', yaml: 'projectCreation', type: 'enum', values: ['everyone', 'adminonly'], description: 'who may create projects (default everyone)' },
   { key: 'auditRetentionDays', env: 'WHARF_AUDIT_RETENTION_DAYS', yaml: 'auditRetentionDays', type: 'number', description: 'delete audit log entries older than this many days (default 0 = keep)' },
+  { key: 'auditSkip', env: 'WHARF_AUDIT_SKIP', yaml: 'auditSkip', type: 'string', description: 'comma-separated audit operations not to record, e.g. pull (default: none)' },
   { key: 'sessionTtlMinutes', env: 'WHARF_SESSION_TTL_MINUTES', yaml: 'sessionTtlMinutes', type: 'number', description: 'portal session lifetime (default 60)' },
   { key: 'loginMaxFailures', env: 'WHARF_LOGIN_MAX_FAILURES', yaml: 'loginMaxFailures', type: 'number', description: 'failed logins of one user name within 5 min before it is locked (default 5)' },
   { key: 'loginMaxFailuresPerIp', env: 'WHARF_LOGIN_MAX_FAILURES_PER_IP', yaml: 'loginMaxFailuresPerIp', type: 'number', description: 'failed logins from one address within 5 min before it may not verify new credentials (default 50; 0 = off)' },
@@ -102,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     tokenTtlSeconds: Number(raw.tokenTtlSeconds ?? 1800),
     projectCreation: String(raw.projectCreation ?? 'everyone') as Config['projectCreation'],
     auditRetentionDays: Number(raw.auditRetentionDays ?? 0),
+    auditSkip: String(raw.auditSkip ?? ''),
     sessionTtlMinutes: Number(raw.sessionTtlMinutes ?? 60),
     loginMaxFailures: Number(raw.loginMaxFailures ?? 5),
     loginLockoutSeconds: Number(raw.loginLockoutSeconds ?? 300),
@@ -113,6 +117,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     if (f.type === 'enum' && !f.values!.includes(String(v))) throw new ConfigError(`${f.env}: expected one of ${f.values!.join(', ')}, got ${v}`);
   }
   if (cfg.externalUrl && !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(cfg.externalUrl)) throw new ConfigError(`WHARF_EXTERNAL_URL: expected http(s)://host[:port], got ${cfg.externalUrl}`);
+  for (const op of cfg.auditSkip.split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (!['pull', 'create', 'delete', 'update', 'login', 'login_failed'].includes(op)) throw new ConfigError(`WHARF_AUDIT_SKIP: unknown operation ${op} (pull, create, delete, update, login, login_failed)`);
+  }
   if (cfg.tokenTtlSeconds < 30) throw new ConfigError('WHARF_TOKEN_TTL_SECONDS: at least 30');
   if (cfg.loginMaxFailures < 1) throw new ConfigError('WHARF_LOGIN_MAX_FAILURES: at least 1');
   if (!/^[^\s]*:\d{1,5}$/.test(cfg.addr)) throw new ConfigError(`WHARF_ADDR: expected host:port, got ${cfg.addr}`);

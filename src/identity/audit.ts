@@ -9,13 +9,20 @@ export class AuditLog {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
 
+  private readonly skip: ReadonlySet<string>;
+
   constructor(
     private readonly store: IdentityStore,
     private readonly logger: Logger,
+    /** operations not to record (Harbor's "disabled audit log event types"), e.g. pull */
+    skip: Iterable<string> = [],
     private readonly intervalMs = 250,
-  ) {}
+  ) {
+    this.skip = new Set(skip);
+  }
 
   record(e: Omit<AuditEntry, 'opTime' | 'success'> & { success?: boolean; opTime?: number }): void {
+    if (this.skip.has(e.operation)) return;
     this.pending.push({ ...e, success: e.success ?? true, opTime: e.opTime ?? Date.now() });
     if (this.pending.length >= 500) void this.flush();
     else if (!this.timer) {

@@ -147,3 +147,16 @@ describe('Identity', async () => {
     expect(await identity.login('root', 'Root12345')).toBeNull(); // locked although correct
   });
 });
+
+test('the audit log batches entries and skips configured operations', async () => {
+  const meta = await openMetadata('sqlite::memory:');
+  const store = new IdentityStore(meta);
+  const { AuditLog } = await import('./audit.ts');
+  const audit = new AuditLog(store, createLogger('silent'), ['pull']);
+  for (let i = 0; i < 1203; i++) audit.record({ username: 'u', operation: i % 2 ? 'pull' : 'create', resourceType: 'artifact', resource: `p/r:${i}`, projectId: null, clientIp: null });
+  await audit.flush();
+  const all = await store.queryAudit({ offset: 0, limit: 10_000 });
+  expect(all.total).toBe(602);
+  expect(all.items.every((e) => e.operation === 'create')).toBe(true);
+  await meta.close();
+});
