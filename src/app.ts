@@ -35,7 +35,7 @@ export function buildApp(deps: AppDeps): App {
   const handlers = new DistributionHandlers(deps.registry);
   const { logger } = deps;
   const v2ctx = { access: { identity: deps.identity, externalUrl: deps.externalUrl }, audit: deps.audit };
-  const ep: EndpointDeps = { identity: deps.identity, audit: deps.audit, sessionTtlMs: deps.sessionTtlMs };
+  const ep: EndpointDeps = { identity: deps.identity, audit: deps.audit, sessionTtlMs: deps.sessionTtlMs, externalUrl: deps.externalUrl };
   const failPlain = (req: IncomingMessage, res: ServerResponse, e: unknown) => {
     logger.error('request failed', { method: req.method, path: (req.url ?? '').split('?')[0], error: (e as Error)?.stack ?? String(e) });
     if (res.headersSent) return void res.destroy();

@@ -10,6 +10,8 @@ export interface EndpointDeps {
   identity: Identity;
   audit: AuditLog;
   sessionTtlMs: number;
+  /** the external URL, when configured: an https one marks the cookies Secure */
+  externalUrl?: string;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
@@ -79,8 +81,10 @@ export async function loginEndpoint(d: EndpointDeps, req: IncomingMessage, res: 
   const csrf = newSecret(24);
   await d.identity.store.createSession({ idHash: sha256hex(sid), userId: subject.id, csrf, expiresAt: Date.now() + d.sessionTtlMs });
   const maxAge = Math.floor(d.sessionTtlMs / 1000);
+  const https = d.externalUrl?.startsWith('https:') || String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim() === 'https';
+  const secure = https ? '; Secure' : '';
   send(res, 200, { username: subject.username, user_id: subject.id, sysadmin_flag: subject.sysadmin }, {
-    'Set-Cookie': [`${SESSION_COOKIE}=${sid}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}`, `${CSRF_COOKIE}=${csrf}; Path=/; SameSite=Strict; Max-Age=${maxAge}`],
+    'Set-Cookie': [`${SESSION_COOKIE}=${sid}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure}`, `${CSRF_COOKIE}=${csrf}; Path=/; SameSite=Strict; Max-Age=${maxAge}${secure}`],
     'X-Harbor-CSRF-Token': csrf,
   });
 }

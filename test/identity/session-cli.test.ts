@@ -31,6 +31,9 @@ describe('sessions, CSRF and the OpenAPI document', () => {
     const sid = set.find((c) => c.startsWith('sid='))!;
     const csrf = set.find((c) => c.startsWith('__csrf='))!;
     expect(sid).toMatch(/HttpOnly/);
+    expect(sid).not.toMatch(/Secure/); // plain HTTP here; behind https (X-Forwarded-Proto or an https WHARF_EXTERNAL_URL) it is Secure
+    const viaTls = await fetch(`${reg.url}/c/login`, { method: 'POST', headers: { 'X-Forwarded-Proto': 'https' }, body: new URLSearchParams({ principal: 'admin', password: ADMIN }) });
+    expect(viaTls.headers.getSetCookie().every((c) => /; Secure/.test(c))).toBe(true);
     const cookie = [sid, csrf].map((c) => c.split(';')[0]).join('; ');
     const csrfToken = csrf.split(';')[0].split('=')[1];
     const me = await fetch(`${reg.url}/api/v2.0/users/current`, { headers: { cookie } });
