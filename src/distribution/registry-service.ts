@@ -33,9 +33,26 @@ interface HashState {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * Policy checks run before content changes (quotas, tag immutability, …). A guard refuses by
+ * throwing an OciError; it must not change anything itself. The management API calls the same
+ * checks (through RegistryService.check*) before its own deletes.
+ */
+export interface RegistryGuard {
+  /** bytes about to be linked into `repo` (a committed upload or a mount); `size` in bytes */
+  beforeBlob?(e: { repo: string; digest: string; size: number }): Promise<void>;
+  /** a manifest about to be stored (and tagged, when `tag` is set) */
+  beforeManifestPut?(e: { repo: string; digest: string; tag?: string; size: number; refs: ManifestRef[] }): Promise<void>;
+  /** a manifest about to be deleted by digest (its tags go with it) */
+  beforeManifestDelete?(e: { repo: string; digest: string }): Promise<void>;
+  /** a tag about to be deleted (the manifest stays) */
+  beforeTagDelete?(e: { repo: string; tag: string }): Promise<void>;
+}
+
 export interface RegistryServiceOptions {
   store: MetadataStore;
   driver: BlobDriver;
+  guards?: RegistryGuard[];
   /** allow `POST ?mount=<digest>` without `from` to link a blob the registry already has */
   autoMount?: boolean;
 }
@@ -49,10 +66,31 @@ export class RegistryService {
   /** one request at a time per upload session */
   private readonly locks = new Map<string, Promise<void>>();
 
+  /** policy checks (quotas, immutability); add with addGuard() */
+  private readonly guards: RegistryGuard[];
+
   constructor(opts: RegistryServiceOptions) {
+    this.guards = [...(opts.guards ?? [])];
     this.store = opts.store;
     this.driver = opts.driver;
     this.autoMount = opts.autoMount ?? true;
+  }
+
+  addGuard(g: RegistryGuard): void {
+    this.guards.push(g);
+  }
+
+  async checkBlob(e: { repo: string; digest: string; size: number }): Promise<void> {
+    for (const g of this.guards) await g.beforeBlob?.(e);
+  }
+  async checkManifestPut(e: { repo: string; digest: string; tag?: string; size: number; refs: ManifestRef[] }): Promise<void> {
+    for (const g of this.guards) await g.beforeManifestPut?.(e);
+  }
+  async checkManifestDelete(e: { repo: string; digest: string }): Promise<void> {
+    for (const g of this.guards) await g.beforeManifestDelete?.(e);
+  }
+  async checkTagDelete(e: { repo: string; tag: string }): Promise<void> {
+    for (const g of this.guards) await g.beforeTagDelete?.(e);
   }
 
   // ---------------------------------------------------------------- blobs
@@ -102,6 +140,7 @@ export class RegistryService {
       }
     }
     if (!source) return false;
+    await this.checkBlob({ repo, digest: d.digest, size: source.size });
     const r = await this.store.ensureRepository(repo);
     return this.store.linkBlob(r.id, d.digest);
   }
@@ -205,7 +244,7 @@ export class RegistryService {
         await this.driver.delete(path);
         throw new OciError('DIGEST_INVALID', 'provided digest did not match uploaded content', { detail: { expected: d.digest, actual } });
       }
-      await this.commitBlobFile(path, d, sess.repositoryId, size, id);
+      await this.commitBlobFile(repo, path, d, sess.repositoryId, size, id);
       this.hashes.delete(id);
       return d.digest;
     });
@@ -221,7 +260,8 @@ export class RegistryService {
   }
 
   /** Move verified bytes into the blob store, then record and link them. */
-  private async commitBlobFile(from: string, d: ParsedDigest, repositoryId: number, size: number, uploadId?: string): Promise<void> {
+  private async commitBlobFile(repo: string, from: string, d: ParsedDigest, repositoryId: number, size: number, uploadId?: string): Promise<void> {
+    await this.checkBlob({ repo, digest: d.digest, size });
     const dest = pathFor({ kind: 'blob', digest: d });
     const existing = await this.driver.stat(dest);
     if (existing && existing.size === size) {
@@ -267,7 +307,7 @@ export class RegistryService {
     }
     try {
       const r = await this.store.ensureRepository(repo);
-      await this.commitBlobFile(tmp, d, r.id, n);
+      await this.commitBlobFile(repo, tmp, d, r.id, n);
     } catch (e) {
       await this.driver.delete(tmp);
       throw e;
@@ -299,6 +339,7 @@ export class RegistryService {
     }
     for (const c of m.manifests) refs.push({ digest: c.digest, kind: 'manifest', size: c.size });
     if (m.subject) refs.push({ digest: m.subject.digest, kind: 'subject', size: m.subject.size });
+    await this.checkManifestPut({ repo, digest, tag, size: content.length, refs });
     try {
       await this.store.putManifest({
         repository: repo,
@@ -338,9 +379,11 @@ export class RegistryService {
     const r = await this.requireRepository(repo, 'MANIFEST_UNKNOWN');
     if (reference.includes(':')) {
       const d = parseDigest(reference);
+      await this.checkManifestDelete({ repo, digest: d.digest });
       if (!(await this.store.deleteManifest(r.id, d.digest))) throw new OciError('MANIFEST_UNKNOWN', undefined, { detail: { reference } });
     } else {
       if (!isValidTag(reference)) throw new OciError('TAG_INVALID', 'invalid tag', { detail: { tag: reference } });
+      await this.checkTagDelete({ repo, tag: reference });
       if (!(await this.store.deleteTag(r.id, reference))) throw new OciError('MANIFEST_UNKNOWN', undefined, { detail: { reference } });
     }
   }

@@ -173,6 +173,89 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('repositories').dropColumn('description').execute();
       },
     },
+    '0004_lifecycle': {
+      async up(db: Kysely<any>) {
+        const id = (t: any) => (dialect === 'postgres' ? t.addColumn('id', 'bigserial', (c: any) => c.primaryKey()) : t.addColumn('id', 'integer', (c: any) => c.primaryKey().autoIncrement()));
+        // Durable jobs: one row per execution.
+        await id(db.schema.createTable('jobs'))
+          .addColumn('kind', 'text', (c: any) => c.notNull())
+          /** pending | running | success | error | stopped */
+          .addColumn('status', 'text', (c: any) => c.notNull())
+          /** manual | schedule | system */
+          .addColumn('trigger', 'text', (c: any) => c.notNull())
+          .addColumn('scope', 'text', (c: any) => c.notNull())
+          .addColumn('params', 'text', (c: any) => c.notNull())
+          .addColumn('progress', 'text')
+          .addColumn('result', 'text')
+          .addColumn('error', 'text')
+          .addColumn('attempts', 'integer', (c: any) => c.notNull().defaultTo(0))
+          .addColumn('max_attempts', 'integer', (c: any) => c.notNull().defaultTo(3))
+          .addColumn('run_after', 'bigint', (c: any) => c.notNull())
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'bigint')
+          .addColumn('stop_requested', 'integer', (c: any) => c.notNull().defaultTo(0))
+          .addColumn('schedule_id', 'bigint')
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('started_at', 'bigint')
+          .addColumn('updated_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('finished_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('jobs_status_run_after').on('jobs').columns(['status', 'run_after']).execute();
+        await db.schema.createIndex('jobs_kind_scope').on('jobs').columns(['kind', 'scope', 'created_at']).execute();
+        await id(db.schema.createTable('job_logs'))
+          .addColumn('job_id', 'bigint', (c: any) => c.notNull().references('jobs.id').onDelete('cascade'))
+          .addColumn('at', 'bigint', (c: any) => c.notNull())
+          .addColumn('level', 'text', (c: any) => c.notNull())
+          .addColumn('message', 'text', (c: any) => c.notNull())
+          .execute();
+        await db.schema.createIndex('job_logs_job').on('job_logs').columns(['job_id', 'id']).execute();
+        await id(db.schema.createTable('job_schedules'))
+          .addColumn('kind', 'text', (c: any) => c.notNull())
+          .addColumn('scope', 'text', (c: any) => c.notNull())
+          /** 5-field cron (minute hour day-of-month month day-of-week), or Harbor's 6-field with seconds */
+          .addColumn('cron', 'text', (c: any) => c.notNull())
+          .addColumn('params', 'text', (c: any) => c.notNull())
+          .addColumn('next_run', 'bigint')
+          .addColumn('enabled', 'integer', (c: any) => c.notNull().defaultTo(1))
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c: any) => c.notNull())
+          .addUniqueConstraint('job_schedules_kind_scope', ['kind', 'scope'])
+          .execute();
+        // GC state of a blob: when a GC run marked it as a deletion candidate (null = live).
+        await db.schema.alterTable('blobs').addColumn('gc_marked_at', 'bigint').execute();
+        // Last pull of a manifest (retention "pulled within N days"), written in batches.
+        await db.schema.alterTable('manifests').addColumn('pulled_at', 'bigint').execute();
+        await db.schema
+          .createTable('project_quotas')
+          .addColumn('project_id', 'bigint', (c: any) => c.primaryKey().references('projects.id').onDelete('cascade'))
+          /** bytes, -1 = unlimited */
+          .addColumn('hard_bytes', 'bigint', (c: any) => c.notNull())
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c: any) => c.notNull())
+          .execute();
+        await id(db.schema.createTable('immutable_rules'))
+          .addColumn('project_id', 'bigint', (c: any) => c.notNull().references('projects.id').onDelete('cascade'))
+          .addColumn('disabled', 'integer', (c: any) => c.notNull().defaultTo(0))
+          .addColumn('priority', 'integer', (c: any) => c.notNull().defaultTo(0))
+          /** JSON: Harbor's ImmutableRule (scope_selectors, tag_selectors, …) */
+          .addColumn('rule', 'text', (c: any) => c.notNull())
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c: any) => c.notNull())
+          .execute();
+        await id(db.schema.createTable('retention_policies'))
+          .addColumn('project_id', 'bigint', (c: any) => c.notNull().unique().references('projects.id').onDelete('cascade'))
+          /** JSON: Harbor's RetentionPolicy (algorithm, rules, trigger, scope) */
+          .addColumn('policy', 'text', (c: any) => c.notNull())
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c: any) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<any>) {
+        for (const t of ['retention_policies', 'immutable_rules', 'project_quotas', 'job_schedules', 'job_logs', 'jobs']) await db.schema.dropTable(t).ifExists().execute();
+        await db.schema.alterTable('manifests').dropColumn('pulled_at').execute();
+        await db.schema.alterTable('blobs').dropColumn('gc_marked_at').execute();
+      },
+    },
   };
 }
 
@@ -180,4 +263,4 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
   return { getMigrations: async () => migrations(dialect) };
 }
 
-export const LATEST_MIGRATION = '0003_repository_description';
+export const LATEST_MIGRATION = '0004_lifecycle';

@@ -15,6 +15,8 @@ export interface BlobsTable {
   digest: string;
   size: number;
   created_at: number;
+  /** when a GC run marked the blob as a deletion candidate; null = live (a new reference clears it) */
+  gc_marked_at: Generated<number | null>;
 }
 
 /** A repository sees a blob only through its link (distribution's linkedblobstore). */
@@ -34,6 +36,8 @@ export interface ManifestsTable {
   size: number;
   content: Buffer;
   created_at: number;
+  /** last pull (batched; null = never pulled) */
+  pulled_at: Generated<number | null>;
 }
 
 /** Every blob or manifest a manifest names: what GC, quotas and scanning follow. */
@@ -145,7 +149,82 @@ export interface AuditLogsTable {
   op_time: number;
 }
 
+export interface JobsTable {
+  id: Generated<number>;
+  kind: string;
+  status: string;
+  trigger: string;
+  /** e.g. 'system' or 'project:<id>' */
+  scope: string;
+  params: string;
+  progress: string | null;
+  result: string | null;
+  error: string | null;
+  attempts: number;
+  max_attempts: number;
+  run_after: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  stop_requested: number;
+  schedule_id: number | null;
+  created_at: number;
+  started_at: number | null;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface JobLogsTable {
+  id: Generated<number>;
+  job_id: number;
+  at: number;
+  level: string;
+  message: string;
+}
+
+export interface JobSchedulesTable {
+  id: Generated<number>;
+  kind: string;
+  scope: string;
+  cron: string;
+  params: string;
+  next_run: number | null;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ProjectQuotasTable {
+  project_id: number;
+  hard_bytes: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ImmutableRulesTable {
+  id: Generated<number>;
+  project_id: number;
+  disabled: number;
+  priority: number;
+  rule: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RetentionPoliciesTable {
+  id: Generated<number>;
+  project_id: number;
+  policy: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
+  jobs: JobsTable;
+  job_logs: JobLogsTable;
+  job_schedules: JobSchedulesTable;
+  project_quotas: ProjectQuotasTable;
+  immutable_rules: ImmutableRulesTable;
+  retention_policies: RetentionPoliciesTable;
   users: UsersTable;
   projects: ProjectsTable;
   project_members: ProjectMembersTable;
