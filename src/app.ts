@@ -20,6 +20,8 @@ export interface AppDeps {
   api: ApiRouter;
   externalUrl?: string;
   sessionTtlMs: number;
+  /** a manifest was pulled (GET, not HEAD): retention's pull-time tracking */
+  onManifestPull?: (repo: string, digest: string) => void;
   /** max request header bytes (Node default 16 KiB) */
   maxHeaderSize?: number;
 }
@@ -32,7 +34,7 @@ export interface App {
 const COMMON_HEADERS = { 'Docker-Distribution-API-Version': 'registry/2.0' };
 
 export function buildApp(deps: AppDeps): App {
-  const handlers = new DistributionHandlers(deps.registry);
+  const handlers = new DistributionHandlers(deps.registry, deps.onManifestPull);
   const { logger } = deps;
   const v2ctx = { access: { identity: deps.identity, externalUrl: deps.externalUrl }, audit: deps.audit };
   const ep: EndpointDeps = { identity: deps.identity, audit: deps.audit, sessionTtlMs: deps.sessionTtlMs, externalUrl: deps.externalUrl };

@@ -8,7 +8,11 @@ import { createLogger, type Logger } from './logger.ts';
 import { openMetadata } from './metadata/open.ts';
 import type { MetadataStore } from './metadata/store.ts';
 import { FsBlobDriver } from './storage/fs-driver.ts';
-import { purgeUploads } from './distribution/upload-purge.ts';
+import { Jobs } from './jobs/service.ts';
+import { retentionJob } from './retention/job.ts';
+import { PullTracker } from './retention/pull-tracker.ts';
+import { PURGE_UPLOADS, PURGE_UPLOADS_CRON, purgeUploadsHandler } from './jobs/purge-uploads.ts';
+import { registerGcJob } from './gc/job.ts';
 import cluster from 'node:cluster';
 import { buildApi } from './api/index.ts';
 import { AuditLog } from './identity/audit.ts';
@@ -17,12 +21,18 @@ import { Identity, localBus, type InvalidationBus } from './identity/identity.ts
 import { TokenSigner } from './identity/jwt.ts';
 import { LoginLimiter } from './identity/limiter.ts';
 import { IdentityStore } from './identity/store.ts';
+import { QuotaGuard } from './quota/guard.ts';
+import { QuotaStore } from './quota/store.ts';
+import { ImmutabilityGuard } from './immutability/guard.ts';
+import { immutableRules } from './immutability/rules.ts';
 
 export interface Wharf {
   app: App;
   store: MetadataStore;
   identity: Identity;
   logger: Logger;
+  /** durable jobs: modules register their handlers (jobs.register) in createWharf, before jobs.start() */
+  jobs: Jobs;
   listen(): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
 }
@@ -58,6 +68,11 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   const driver = new FsBlobDriver(path.join(cfg.dataDir, 'storage'));
   const store = await openMetadata(cfg.databaseUrl, { sqliteSynchronous: cfg.sqliteSynchronous });
   const registry = new RegistryService({ store, driver });
+  // Durable jobs (upload purging, GC, retention…): handlers are registered here; the runner starts below.
+  const jobs = new Jobs(store, { logger });
+  jobs.register(purgeUploadsHandler({ store, driver, maxAgeMs: cfg.uploadPurgeAfterHours * 3600_000, logger, onPurged: (id) => registry.forgetUpload(id) }));
+  // Online garbage collection (kind 'gc', exclusive; API /system/gc): src/gc.
+  registerGcJob(jobs, { store, driver });
   const identityStore = new IdentityStore(store);
   if (opts.bootstrap !== false) await bootstrapIdentity(identityStore, cfg.adminPassword, logger);
   const audit = new AuditLog(identityStore, logger, cfg.auditSkip.split(',').map((x) => x.trim()).filter(Boolean));
@@ -73,23 +88,27 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
       if (!ok) logger.info('failed login', { username, ip });
     },
   });
-  const api = buildApi({ identity, audit, logger, store, registry, config: cfg });
-  const app = buildApp({ registry, logger, identity, audit, api, externalUrl: cfg.externalUrl || undefined, sessionTtlMs: cfg.sessionTtlMinutes * 60_000 });
+  // Policy checks on pushes and deletes (the management API runs them before its own deletes).
+  registry.addGuard(new ImmutabilityGuard(store, immutableRules(store), (repo) => identity.projectOfRepository(repo)));
+  registry.addGuard(new QuotaGuard(new QuotaStore(store)));
+  jobs.register(retentionJob({ store, registry, projects: identityStore, audit }));
+  const pulls = new PullTracker(store, logger);
+  const api = buildApi({ identity, audit, logger, store, registry, config: cfg, jobs });
+  const app = buildApp({ registry, logger, identity, audit, api, externalUrl: cfg.externalUrl || undefined, sessionTtlMs: cfg.sessionTtlMinutes * 60_000, onManifestPull: (repo, digest) => pulls.record(repo, digest) });
   const housekeeping = setInterval(() => {
     identityStore.purgeSessions().catch((e) => logger.warn('session purge failed', { error: String(e) }));
     if (cfg.auditRetentionDays > 0) identityStore.purgeAudit(Date.now() - cfg.auditRetentionDays * 86_400_000).catch((e) => logger.warn('audit purge failed', { error: String(e) }));
   }, 3600_000);
   housekeeping.unref();
-  const purgeTimer = setInterval(() => {
-    purgeUploads(store, driver, cfg.uploadPurgeAfterHours * 3600_000, logger, (id) => registry.forgetUpload(id)).catch((e) => logger.warn('upload purge failed', { error: String(e) }));
-  }, 3600_000);
-  purgeTimer.unref();
+  await jobs.ensureSchedule(PURGE_UPLOADS, 'system', PURGE_UPLOADS_CRON);
   if (opts.cleanTmp !== false) await cleanTmp(cfg);
+  jobs.start();
   return {
     app,
     store,
     identity,
     logger,
+    jobs,
     async listen() {
       const { host, port } = parseAddr(cfg.addr);
       await new Promise<void>((resolve, reject) => {
@@ -100,7 +119,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
       return { host, port: typeof a === 'object' && a ? a.port : port };
     },
     async close() {
-      clearInterval(purgeTimer);
+      await jobs.close();
       clearInterval(housekeeping);
       await new Promise<void>((r) => {
         app.server.close(() => r());
@@ -108,6 +127,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
         setTimeout(() => app.server.closeAllConnections(), 5000).unref();
       });
       await audit.flush();
+      await pulls.close();
       await store.close();
     },
   };

@@ -9,6 +9,7 @@ import { isValidTag } from '../oci/names.ts';
 import { badRequest, conflict, notFound, preconditionFailed, project, type ApiCtx, type ApiRoute } from './framework.ts';
 import { boolParam, iso, NEVER, parseQ, projectOf } from './projects.ts';
 import { repositoryOf, requireRegistryScope } from './repositories.ts';
+import { apiGuard, immutableTagsOf } from './immutable.ts';
 
 const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 const IMAGE_CONFIGS: readonly string[] = [MT.OCI_CONFIG, DOCKER_CONFIG];
@@ -52,8 +53,8 @@ async function readConfig(c: ApiCtx, repo: string, d: Descriptor): Promise<Recor
   }
 }
 
-function tagJson(repositoryId: number, t: TagRecord) {
-  return { repository_id: repositoryId, name: t.name, push_time: iso(t.updatedAt), pull_time: NEVER, immutable: false, signed: false };
+function tagJson(repositoryId: number, t: TagRecord, immutable = false) {
+  return { repository_id: repositoryId, name: t.name, push_time: iso(t.updatedAt), pull_time: NEVER, immutable, signed: false };
 }
 
 async function artifactJson(c: ApiCtx, repo: RepositoryRow, a: ArtifactRecord, tags: TagRecord[] | null) {
@@ -99,7 +100,10 @@ async function artifactJson(c: ApiCtx, repo: RepositoryRow, a: ArtifactRecord, t
       return r;
     });
   }
-  if (tags) out.tags = tags.map((t) => tagJson(repo.id, t));
+  if (tags) {
+    const immutable = await immutableTagsOf(c, repo.name, tags.map((t) => t.name));
+    out.tags = tags.map((t) => tagJson(repo.id, t, immutable.has(t.name)));
+  }
   return out;
 }
 
@@ -171,6 +175,7 @@ export const artifactRoutes: ApiRoute[] = [
     handler: async (c) => {
       requireRegistryScope(c, 'delete');
       const { repo, art } = await artifactOf(c);
+      await apiGuard(() => c.svc.registry.checkManifestDelete({ repo: repo.name, digest: art.digest }));
       const r = await c.svc.store.deleteArtifact(repo.id, art.digest);
       if (r.result === 'not-found') throw notFound(`artifact ${repo.name}@${art.digest} not found`);
       if (r.result === 'referenced') throw preconditionFailed(`artifact ${repo.name}@${art.digest} is referenced by an index; delete that first`);
@@ -190,8 +195,10 @@ export const artifactRoutes: ApiRoute[] = [
       ignoredFlags(c, ['with_signature', 'with_immutable_status']);
       const { repo, art } = await artifactOf(c);
       const tags = await c.svc.store.tagsOf(repo.id, [art.digest]);
+      const shown = tags.slice(pg.offset, pg.offset + pg.pageSize);
+      const immutable = await immutableTagsOf(c, repo.name, shown.map((t) => t.name));
       c.paged(
-        tags.slice(pg.offset, pg.offset + pg.pageSize).map((t) => tagJson(repo.id, t)),
+        shown.map((t) => tagJson(repo.id, t, immutable.has(t.name))),
         tags.length,
         pg,
       );
@@ -229,6 +236,7 @@ export const artifactRoutes: ApiRoute[] = [
       const tag = c.params.tag_name;
       if (!isValidTag(tag)) throw badRequest(`invalid tag ${JSON.stringify(tag)}`);
       const { repo, art } = await artifactOf(c);
+      if ((await c.svc.store.tagDigest(repo.id, tag)) === art.digest) await apiGuard(() => c.svc.registry.checkTagDelete({ repo: repo.name, tag }));
       if (!(await c.svc.store.deleteTagOf(repo.id, tag, art.digest))) throw notFound(`tag ${tag} not found on ${repo.name}@${art.digest}`);
       c.audit('delete', 'tag', `${repo.name}:${tag}`, projectOf(c).id);
       c.empty(200);

@@ -12,6 +12,7 @@ import type { Logger } from '../logger.ts';
 import type { MetadataStore } from '../metadata/store.ts';
 import type { RegistryService } from '../distribution/registry-service.ts';
 import type { Config } from '../config/config.ts';
+import type { JobService } from '../jobs/types.ts';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -68,6 +69,8 @@ export interface ApiServices {
   store: MetadataStore;
   registry: RegistryService;
   config: Config;
+  /** durable jobs (GC, retention) */
+  jobs?: JobService;
 }
 
 export class ApiCtx {

@@ -9,6 +9,10 @@ import { projectRoutes } from './projects.ts';
 import { memberRoutes } from './members.ts';
 import { repositoryRoutes } from './repositories.ts';
 import { artifactRoutes } from './artifacts.ts';
+import { gcRoutes } from './gc.ts';
+import { quotaRoutes } from './quotas.ts';
+import { immutableRoutes } from './immutable.ts';
+import { retentionRoutes } from './retention.ts';
 
 export function buildApi(svc: ApiServices): ApiRouter {
   let router: ApiRouter;
@@ -22,6 +26,10 @@ export function buildApi(svc: ApiServices): ApiRouter {
     ...memberRoutes,
     ...repositoryRoutes,
     ...artifactRoutes,
+    ...gcRoutes,
+    ...quotaRoutes,
+    ...immutableRoutes,
+    ...retentionRoutes(),
   ];
   router = new ApiRouter(routes, svc);
   return router;

@@ -4,6 +4,7 @@
 import { Identity } from '../identity/identity.ts';
 import { ConflictError, type Project } from '../identity/store.ts';
 import { ROLE_IDS } from '../rbac/permissions.ts';
+import { QuotaStore, UNLIMITED } from '../quota/store.ts';
 import { anyone, badRequest, conflict, forbidden, idParam, login, notFound, preconditionFailed, project, type ApiCtx, type ApiRoute } from './framework.ts';
 
 // ------------------------------------------------------------------------------------------------
@@ -258,6 +259,9 @@ export const projectRoutes: ApiRoute[] = [
         if (e instanceof ConflictError) throw conflict(`project ${b.project_name} already exists`);
         throw e;
       }
+      // Harbor: only a system admin chooses the storage limit; 0 or none means the default (unlimited).
+      const limit = typeof b.storage_limit === 'number' && b.storage_limit !== 0 && c.identity.canSystem(s, 'project', 'create') ? b.storage_limit : UNLIMITED;
+      await new QuotaStore(c.svc.store).setHard(p.id, limit);
       c.identity.changed();
       c.audit('create', 'project', p.name, p.id);
       const byName = String(c.req.headers['x-resource-name-in-location'] ?? '').toLowerCase() === 'true';
@@ -305,6 +309,8 @@ export const projectRoutes: ApiRoute[] = [
       const r = await c.identity.store.deleteProject(p.id);
       if (r === 'not-found') throw notFound(`project ${p.name} not found`);
       if (r === 'not-empty') throw preconditionFailed(`project ${p.name} still contains repositories; delete them first`);
+      // The retention policy went with the project (cascade); its schedule must go too.
+      await c.svc.jobs?.setSchedule('retention', `project:${p.id}`, null);
       c.identity.changed();
       c.audit('delete', 'project', p.name, p.id);
       c.empty(200);
@@ -328,7 +334,14 @@ export const projectRoutes: ApiRoute[] = [
         out.guest_count = count(ROLE_IDS.guest);
         out.limited_guest_count = count(ROLE_IDS.limitedGuest);
       }
-      out.quota = { hard: { storage: -1 }, used: { storage: await c.svc.store.projectStorageUsed(p.name) } };
+      if (await c.can(p, 'quota', 'read')) {
+        // Harbor's quota (used: distinct blobs and manifests of the project); physical: blob bytes
+        // only this project references, and (for system admins) the whole registry's blob store.
+        const qs = new QuotaStore(c.svc.store);
+        const physical: Record<string, number> = { unique_storage: await qs.uniqueBytes(p.name) };
+        if (c.sysadmin) physical.registry_storage = await qs.registryBlobBytes();
+        out.quota = { hard: { storage: (await qs.limitOf(p.name))?.hard ?? UNLIMITED }, used: { storage: (await qs.usage(p.name)).used }, physical };
+      }
       c.json(200, out);
     },
   },

@@ -6,6 +6,7 @@ import { isValidName } from '../oci/names.ts';
 import { Identity } from '../identity/identity.ts';
 import { badRequest, forbidden, notFound, project, type ApiCtx, type ApiRoute } from './framework.ts';
 import { iso, parseQ, projectOf } from './projects.ts';
+import { apiGuard } from './immutable.ts';
 
 /**
  * A personal access token reaches image content through the API only with the registry scope the
@@ -118,6 +119,13 @@ export const repositoryRoutes: ApiRoute[] = [
       requireRegistryScope(c, 'delete');
       const p = projectOf(c);
       const r = await repositoryOf(c);
+      // Refused when any of its tags may not be deleted (tag immutability), as in Harbor.
+      for (let last: string | undefined; ; ) {
+        const tags = await c.svc.store.listTags(r.id, 1000, last);
+        for (const tag of tags) await apiGuard(() => c.svc.registry.checkTagDelete({ repo: r.name, tag }));
+        if (tags.length < 1000) break;
+        last = tags[tags.length - 1];
+      }
       // End open upload sessions first, so their data files go with them.
       for (const id of await c.svc.store.uploadsOf(r.id)) {
         await c.svc.registry.cancelUpload(r.name, id).catch(() => {});

@@ -134,7 +134,10 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 export class DistributionHandlers {
-  constructor(private readonly svc: RegistryService) {}
+  constructor(
+    private readonly svc: RegistryService,
+    private readonly onPull?: (repo: string, digest: string) => void,
+  ) {}
 
   // ---- blobs ----
 
@@ -255,6 +258,7 @@ export class DistributionHandlers {
       case 'GET':
       case 'HEAD': {
         const m = await this.svc.getManifest(name, reference);
+        if (r.method === 'GET') this.onPull?.(name, m.digest);
         const headers: Record<string, string | number> = {
           'Content-Type': m.mediaType,
           'Content-Length': m.size,

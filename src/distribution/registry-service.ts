@@ -11,9 +11,9 @@ import { OciError } from '../errors/oci-errors.ts';
 import { digestOf, newHash, parseDigest, type DigestAlgorithm, type ParsedDigest } from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.ts';
 import { isValidTag } from '../oci/names.ts';
-import type { BlobDriver, ByteRange, DriverWriter } from '../storage/driver.ts';
+import { PathNotFoundError, type BlobDriver, type ByteRange, type DriverWriter } from '../storage/driver.ts';
 import { pathFor } from '../storage/paths.ts';
-import { MissingReferencesError, type ManifestRecord, type ManifestRef, type MetadataStore, type Referrer } from '../metadata/store.ts';
+import { BlobGarbageCollectedError, MissingReferencesError, type ManifestRecord, type ManifestRef, type MetadataStore, type Referrer } from '../metadata/store.ts';
 
 export interface ContentRange {
   start: number;
@@ -73,6 +73,8 @@ export class RegistryService {
     this.guards = [...(opts.guards ?? [])];
     this.store = opts.store;
     this.driver = opts.driver;
+    // Commits re-check that the bytes are still there (a concurrent GC may have deleted them).
+    this.store.blobExists ??= async (digest) => (await this.driver.stat(pathFor({ kind: 'blob', digest: parseDigest(digest) }))) !== null;
     this.autoMount = opts.autoMount ?? true;
   }
 
@@ -264,15 +266,31 @@ export class RegistryService {
     await this.checkBlob({ repo, digest: d.digest, size });
     const dest = pathFor({ kind: 'blob', digest: d });
     const existing = await this.driver.stat(dest);
+    let placed = false;
     if (existing && existing.size === size) {
-      // Another upload of the same bytes got there first and may not have synced yet.
-      await this.driver.sync(dest, { entry: true });
-      await this.driver.delete(from);
-    } else {
+      // Another upload of the same bytes got there first and may not have synced yet (or a GC
+      // deletes them right now: then ours go into place after all).
+      try {
+        await this.driver.sync(dest, { entry: true });
+        placed = true;
+      } catch (e) {
+        if (!(e instanceof PathNotFoundError)) throw e;
+      }
+      if (placed) await this.driver.delete(from);
+    }
+    if (!placed) {
       if (uploadId) await this.driver.sync(from);
       await this.driver.move(from, dest);
     }
-    await this.store.commitBlob(repositoryId, d.digest, size, uploadId);
+    try {
+      await this.store.commitBlob(repositoryId, d.digest, size, uploadId);
+    } catch (e) {
+      if (!(e instanceof BlobGarbageCollectedError)) throw e;
+      // GC deleted the bytes between the rename and this commit: the session's data is gone, so
+      // end it; the client's retry uploads again and succeeds.
+      if (uploadId) await this.store.deleteUpload(uploadId);
+      throw new OciError('BLOB_UPLOAD_INVALID', e.message, { detail: { digest: d.digest } });
+    }
   }
 
   /** Drop in-memory state of a session removed elsewhere (purge). */

@@ -4,10 +4,19 @@ import type { MetadataStore } from '../metadata/store.ts';
 import type { BlobDriver } from '../storage/driver.ts';
 import { pathFor } from '../storage/paths.ts';
 
-export async function purgeUploads(store: MetadataStore, driver: BlobDriver, maxAgeMs: number, logger: Logger, onPurged: (id: string) => void = () => {}): Promise<number> {
+export async function purgeUploads(
+  store: MetadataStore,
+  driver: BlobDriver,
+  maxAgeMs: number,
+  logger: Logger,
+  onPurged: (id: string) => void = () => {},
+  /** stops between sessions (what is purged so far stays purged) */
+  signal?: AbortSignal,
+): Promise<number> {
   const cutoff = Date.now() - maxAgeMs;
   let n = 0;
   for (const u of await store.listUploads()) {
+    signal?.throwIfAborted();
     if (u.updatedAt >= cutoff) continue;
     // PATCHes do not touch the row; the data file's mtime says when the session last moved.
     const st = await driver.stat(pathFor({ kind: 'upload', id: u.id }));

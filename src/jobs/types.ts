@@ -4,6 +4,14 @@
 // while it runs, and a job whose lease expired (its process died) is picked up again.
 //
 // GC, retention and upload purging are JobHandlers registered with the JobService.
+//
+// HANDLERS MUST BE IDEMPOTENT. A job can run more than once: a failed attempt is retried; a job
+// whose process died (or was shut down: close() releases running jobs) is resumed by another
+// process, from the start, with the same params. Write handlers so that a rerun after a partial run
+// is safe (re-check state before deleting, tolerate "already gone"), and check ctx.signal between
+// batches so stops and shutdowns take effect quickly.
+//
+// Implementation: service.ts (class Jobs), store.ts (SQL), cron.ts (schedules).
 
 export type JobStatus = 'pending' | 'running' | 'success' | 'error' | 'stopped';
 export type JobTrigger = 'manual' | 'schedule' | 'system';
@@ -18,7 +26,9 @@ export interface Job {
   params: Record<string, unknown>;
   progress: Record<string, unknown> | null;
   result: Record<string, unknown> | null;
+  /** the last failed attempt's message (kept while a retry is pending) */
   error: string | null;
+  /** attempts started so far (a resumed attempt after a crash counts; one released at shutdown does not) */
   attempts: number;
   maxAttempts: number;
   scheduleId: number | null;
@@ -49,7 +59,12 @@ export interface JobHandler<P = Record<string, unknown>> {
   kind: string;
   /** validate and normalise parameters before a job is created (throw Error with a clear message) */
   validate?(params: Record<string, unknown>): P;
-  /** do the work; the returned object is stored as the job's result. Throwing fails the attempt (retried with backoff until maxAttempts). */
+  /**
+   * do the work; the returned object is stored as the job's result. Throwing fails the attempt
+   * (retried with backoff until maxAttempts). Must be idempotent (see the top of this file). After
+   * ctx.signal aborts, return or throw soon: the outcome is then 'stopped' (stop request) or the job
+   * goes back to pending for another process (shutdown).
+   */
   run(ctx: JobContext<P>): Promise<Record<string, unknown> | void>;
   /** default 3 */
   maxAttempts?: number;
@@ -77,7 +92,11 @@ export interface Schedule {
 
 export interface JobService {
   register(h: JobHandler<any>): void;
-  /** create a pending job; for an exclusive kind with one already pending/running in the scope, throws JobConflictError */
+  /**
+   * create a pending job (params go through the handler's validate); for an exclusive kind with one
+   * already pending/running in the scope, throws JobConflictError (race-free across processes).
+   * Throws Error for an unknown kind or invalid params.
+   */
   enqueue(kind: string, params: Record<string, unknown>, opts?: EnqueueOptions): Promise<Job>;
   get(id: number): Promise<Job | null>;
   list(filter: { kind?: string; scope?: string; offset: number; limit: number }): Promise<{ items: Job[]; total: number }>;

@@ -52,6 +52,17 @@ export class MissingReferencesError extends Error {
   }
 }
 
+/**
+ * A blob's bytes were deleted by garbage collection between the upload renaming them into the
+ * store and the commit that records them (issue 4): the commit is refused, the client retries the
+ * upload and then succeeds.
+ */
+export class BlobGarbageCollectedError extends Error {
+  constructor(readonly digest: string) {
+    super('blob was garbage-collected during the upload; retry');
+  }
+}
+
 const now = () => Date.now();
 
 export interface MetadataStoreOptions {
@@ -64,6 +75,13 @@ export class MetadataStore {
   readonly dialect: Dialect;
   readonly db: Kysely<Database>;
   private readonly closeFn?: () => Promise<void>;
+  /**
+   * Does the blob's file exist in storage? Set by RegistryService (which has the driver). Commits
+   * of new or GC-marked blobs and links to GC-marked blobs check it inside their transaction, so
+   * a row never becomes visible for bytes a concurrent GC deleted (see src/gc/gc.ts). Unset (unit
+   * tests of the store alone): no check.
+   */
+  blobExists?: (digest: string) => Promise<boolean>;
 
   constructor(opts: MetadataStoreOptions) {
     this.dialect = opts.dialect;
@@ -177,9 +195,16 @@ export class MetadataStore {
     this.blobCommitRunning = true;
     try {
       while (this.blobCommits.length) {
-        const batch = this.blobCommits.splice(0, 500);
+        let batch = this.blobCommits.splice(0, 500);
         try {
-          await this.writeTx((trx) => insertBlobCommits(trx, batch));
+          // Items whose bytes GC deleted are refused alone; the rest commit (in a new transaction).
+          for (;;) {
+            const gone = await this.tryBlobCommits(batch);
+            if (!gone.length) break;
+            for (const b of gone) b.reject(new BlobGarbageCollectedError(b.digest));
+            batch = batch.filter((b) => !gone.includes(b));
+            if (!batch.length) break;
+          }
           for (const b of batch) b.resolve();
         } catch (e) {
           if (batch.length === 1) {
@@ -188,7 +213,7 @@ export class MetadataStore {
           }
           // One bad entry must not fail the others: retry them one by one.
           for (const b of batch) {
-            await this.writeTx((trx) => insertBlobCommits(trx, [b])).then(b.resolve, b.reject);
+            await this.tryBlobCommits([b]).then((gone) => (gone.length ? b.reject(new BlobGarbageCollectedError(b.digest)) : b.resolve()), b.reject);
           }
         }
       }
@@ -197,18 +222,45 @@ export class MetadataStore {
     }
   }
 
-  /** Link an already stored blob into a repository; false if the blob is not stored. */
+  /**
+   * One group-commit transaction; the items whose bytes are gone (GC deleted them after the upload
+   * renamed them into place) are returned and nothing is committed, so the caller retries without them.
+   */
+  private async tryBlobCommits(batch: BlobCommit[]): Promise<BlobCommit[]> {
+    try {
+      await this.writeTx((trx) => insertBlobCommits(trx, batch, this.dialect, this.blobExists));
+      return [];
+    } catch (e) {
+      if (e instanceof BlobsGone) return batch.filter((b) => e.digests.has(b.digest));
+      throw e;
+    }
+  }
+
+  /**
+   * Link an already stored blob into a repository; false if the blob is not stored. A link is a
+   * new reference: it rescues a blob GC has marked (after checking its bytes are still there).
+   */
   async linkBlob(repositoryId: number, digest: string): Promise<boolean> {
-    return this.writeTx(async (trx) => {
-      const b = await trx.selectFrom('blobs').select('digest').where('digest', '=', digest).executeTakeFirst();
-      if (!b) return false;
-      await trx
-        .insertInto('repository_blobs')
-        .values({ repository_id: repositoryId, digest, created_at: now() })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-        .execute();
-      return true;
-    });
+    try {
+      return await this.writeTx(async (trx) => {
+        // Clears a GC mark (locking the row on PostgreSQL, so a sweep of it waits or has finished).
+        const rescued = await trx.updateTable('blobs').set({ gc_marked_at: null }).where('digest', '=', digest).where('gc_marked_at', 'is not', null).returning('digest').executeTakeFirst();
+        if (rescued && this.blobExists && !(await this.blobExists(digest))) throw new BlobsGone(new Set([digest]));
+        let q = trx.selectFrom('blobs').select('digest').where('digest', '=', digest);
+        if (this.dialect === 'postgres') q = q.forShare();
+        const b = await q.executeTakeFirst();
+        if (!b) return false;
+        await trx
+          .insertInto('repository_blobs')
+          .values({ repository_id: repositoryId, digest, created_at: now() })
+          .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+          .execute();
+        return true;
+      });
+    } catch (e) {
+      if (e instanceof BlobsGone) return false;
+      throw e;
+    }
   }
 
   async unlinkBlob(repositoryId: number, digest: string): Promise<boolean> {
@@ -258,12 +310,20 @@ export class MetadataStore {
       const m = { ...input, repositoryId: repo ? Number(repo.id) : (await this.ensureRepository(input.repository, trx)).id };
       const blobDigests = [...new Set(m.refs.filter((r) => r.kind === 'config' || r.kind === 'layer').map((r) => r.digest))];
       const childDigests = [...new Set(m.refs.filter((r) => r.kind === 'manifest').map((r) => r.digest))];
-      const haveBlobs = await present(trx, 'repository_blobs', m.repositoryId, blobDigests);
-      const haveManifests = await present(trx, 'manifests', m.repositoryId, childDigests);
+      // On PostgreSQL the links and children are share-locked: a GC deleting one of them (it
+      // locks the row, then re-checks for references) either waits for this commit and sees its
+      // references, or has deleted it already and the manifest is refused here.
+      const lock = this.dialect === 'postgres';
+      const haveBlobs = await present(trx, 'repository_blobs', m.repositoryId, blobDigests, lock);
+      const haveManifests = await present(trx, 'manifests', m.repositoryId, childDigests, lock);
       const missing = m.refs.filter(
         (r) => ((r.kind === 'config' || r.kind === 'layer') && !haveBlobs.has(r.digest)) || (r.kind === 'manifest' && !haveManifests.has(r.digest)),
       );
       if (missing.length) throw new MissingReferencesError(missing);
+      // New references rescue blobs a GC run has marked.
+      for (const chunk of chunks(blobDigests, 500)) {
+        await trx.updateTable('blobs').set({ gc_marked_at: null }).where('digest', 'in', chunk).where('gc_marked_at', 'is not', null).execute();
+      }
       const t = now();
       await trx
         .insertInto('manifests')
@@ -278,7 +338,9 @@ export class MetadataStore {
           content: m.content,
           created_at: t,
         })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        // PostgreSQL: lock an existing row (a GC deleting it as untagged waits, then sees the new
+        // tag and references), or insert it again if that GC has just deleted it.
+        .onConflict((oc) => (lock ? oc.columns(['repository_id', 'digest']).doUpdateSet({ size: m.content.length }) : oc.columns(['repository_id', 'digest']).doNothing()))
         .execute();
       const seen = new Set<string>();
       const refs = m.refs.filter((r) => {
@@ -584,6 +646,83 @@ export class MetadataStore {
       }
     });
   }
+
+  // ---- tag retention (issue 4) ----
+
+  /**
+   * Record pulls, for retention's "most recently pulled" and "pulled within N days": set each
+   * manifest's pulled_at to `at` unless it already holds a later time. One statement per 300
+   * entries (src/retention/pull-tracker.ts batches them); entries whose repository or manifest is
+   * gone are ignored. A (repository, digest) pair must appear at most once per call.
+   */
+  async setPulledAt(entries: { repository: string; digest: string; at: number }[]): Promise<void> {
+    for (const chunk of chunks(entries, 300)) {
+      const values = sql.join(chunk.map((e) => sql`(cast(${e.repository} as text), cast(${e.digest} as text), cast(${Math.trunc(e.at)} as bigint))`));
+      await sql`update manifests set pulled_at = v.column3
+        from (values ${values}) as v, repositories as r
+        where r.name = v.column1 and manifests.repository_id = r.id and manifests.digest = v.column2
+          and (manifests.pulled_at is null or manifests.pulled_at < v.column3)`.execute(this.db);
+    }
+  }
+
+  /** The repositories of a project (`<project>/…`) that hold manifests, by name. */
+  async repositoriesOfProject(project: string): Promise<RepositoryRow[]> {
+    const prefix = `${project}/`;
+    const rows = await this.db
+      .selectFrom('repositories as r')
+      .select(['r.id', 'r.name'])
+      .where(sql`substr(r.name, 1, ${prefix.length})`, '=', prefix)
+      .where((eb) => eb.exists(eb.selectFrom('manifests as m').select('m.digest').whereRef('m.repository_id', '=', 'r.id')))
+      .orderBy(this.bytewise('r.name'))
+      .execute();
+    return rows.map((r) => ({ id: Number(r.id), name: r.name }));
+  }
+
+  /**
+   * What tag retention decides on in a repository: the top-level artifacts (the same set
+   * listArtifacts shows: not an index child nor a referrer, unless tagged) with push time, last
+   * pull and tags (each with the time it was last pointed at the artifact). Newest first.
+   */
+  async retentionCandidates(repositoryId: number): Promise<{ digest: string; createdAt: number; pulledAt: number | null; tags: { name: string; updatedAt: number }[] }[]> {
+    const rows = await this.db
+      .selectFrom('manifests as m')
+      .select(['m.digest', 'm.created_at', 'm.pulled_at'])
+      .where('m.repository_id', '=', repositoryId)
+      .where((eb) =>
+        eb.or([
+          eb.and([
+            eb('m.subject_digest', 'is', null),
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('manifest_references as x')
+                  .select('x.ref_digest')
+                  .whereRef('x.repository_id', '=', 'm.repository_id')
+                  .whereRef('x.ref_digest', '=', 'm.digest')
+                  .where('x.ref_kind', '=', 'manifest'),
+              ),
+            ),
+          ]),
+          eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest')),
+        ]),
+      )
+      .orderBy('m.created_at', 'desc')
+      .orderBy('m.digest')
+      .execute();
+    const tags = new Map<string, { name: string; updatedAt: number }[]>();
+    for (const t of await this.db.selectFrom('tags').select(['name', 'manifest_digest', 'updated_at']).where('repository_id', '=', repositoryId).execute()) {
+      const l = tags.get(t.manifest_digest);
+      const v = { name: t.name, updatedAt: Number(t.updated_at) };
+      if (l) l.push(v);
+      else tags.set(t.manifest_digest, [v]);
+    }
+    return rows.map((r) => ({
+      digest: r.digest,
+      createdAt: Number(r.created_at),
+      pulledAt: r.pulled_at === null || r.pulled_at === undefined ? null : Number(r.pulled_at),
+      tags: (tags.get(r.digest) ?? []).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    }));
+  }
 }
 
 export interface ArtifactRecord extends ManifestRecord {
@@ -619,11 +758,13 @@ function toManifest(r: { digest: string; media_type: string; size: number; conte
   };
 }
 
-/** Which of `digests` have a row in `table` for the repository (in chunks of 500). */
-async function present(db: Kysely<Database>, table: 'repository_blobs' | 'manifests', repositoryId: number, digests: string[]): Promise<Set<string>> {
+/** Which of `digests` have a row in `table` for the repository (in chunks of 500); `lock`: FOR SHARE, in digest order (PostgreSQL). */
+async function present(db: Kysely<Database>, table: 'repository_blobs' | 'manifests', repositoryId: number, digests: string[], lock = false): Promise<Set<string>> {
   const have = new Set<string>();
-  for (const chunk of chunks(digests, 500)) {
-    const rows = await db.selectFrom(table).select('digest').where('repository_id', '=', repositoryId).where('digest', 'in', chunk).execute();
+  for (const chunk of chunks(lock ? [...digests].sort() : digests, 500)) {
+    let q = db.selectFrom(table).select('digest').where('repository_id', '=', repositoryId).where('digest', 'in', chunk);
+    if (lock) q = q.orderBy('digest').forShare();
+    const rows = await q.execute();
     for (const r of rows) have.add(r.digest);
   }
   return have;
@@ -638,10 +779,50 @@ interface BlobCommit {
   reject(e: unknown): void;
 }
 
-async function insertBlobCommits(trx: Kysely<Database>, batch: BlobCommit[]): Promise<void> {
+/** Thrown inside a transaction (rolling it back) when blobs' bytes are missing from storage. */
+class BlobsGone extends Error {
+  constructor(readonly digests: Set<string>) {
+    super('blob bytes missing from storage');
+  }
+}
+
+/**
+ * The group commit's transaction. A new reference to a blob rescues it from GC: the upsert clears
+ * gc_marked_at. A row that did not exist, or was marked, is only committed if its bytes are still
+ * in storage, checked after the upsert (which waits for a concurrent GC sweep of the row, or for
+ * GC's placeholder row while it deletes an orphan file): otherwise BlobsGone. A row that existed
+ * unmarked needs no check: GC deletes files only of rows it has marked and locked.
+ */
+async function insertBlobCommits(trx: Kysely<Database>, batch: BlobCommit[], dialect: Dialect, blobExists?: (digest: string) => Promise<boolean>): Promise<void> {
   const t = now();
   const blobs = new Map(batch.map((b) => [b.digest, { digest: b.digest, size: b.size, created_at: t }]));
-  await trx.insertInto('blobs').values([...blobs.values()]).onConflict((oc) => oc.column('digest').doNothing()).execute();
+  const digests = [...blobs.keys()].sort();
+  const live = new Set<string>();
+  if (blobExists) {
+    for (const chunk of chunks(digests, 500)) {
+      // Sorted row locks on PostgreSQL (no deadlock between concurrent group commits): a GC sweep
+      // of these rows now waits for this transaction.
+      let q = trx.selectFrom('blobs').select(['digest', 'gc_marked_at']).where('digest', 'in', chunk).orderBy('digest');
+      if (dialect === 'postgres') q = q.forUpdate();
+      for (const r of await q.execute()) if (r.gc_marked_at === null) live.add(r.digest);
+    }
+  }
+  for (const chunk of chunks([...blobs.values()], 500)) {
+    await trx
+      .insertInto('blobs')
+      .values(chunk)
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ gc_marked_at: null }).where('blobs.gc_marked_at', 'is not', null))
+      .execute();
+  }
+  if (blobExists) {
+    const check = digests.filter((d) => !live.has(d));
+    const gone = new Set<string>();
+    for (const chunk of chunks(check, 64)) {
+      const ok = await Promise.all(chunk.map((d) => blobExists(d)));
+      chunk.forEach((d, i) => ok[i] || gone.add(d));
+    }
+    if (gone.size) throw new BlobsGone(gone);
+  }
   const links = new Map(batch.map((b) => [`${b.repositoryId}|${b.digest}`, { repository_id: b.repositoryId, digest: b.digest, created_at: t }]));
   await trx
     .insertInto('repository_blobs')
