@@ -5,7 +5,7 @@
 // Parameters (Harbor's): delete_untagged, dry_run, time_window (hours, default 2, 0 = no
 // protection), workers (1–5). GC itself: src/gc/gc.ts; the job: src/gc/job.ts.
 import { JobConflictError, type Job, type JobService, type Schedule } from '../jobs/types.ts';
-import { GC_JOB, GC_SCOPE, gcJobsOf, validateGcParams } from '../gc/job.ts';
+import { GC_JOB, GC_SCOPE, validateGcParams } from '../gc/job.ts';
 import { ApiError, badRequest, conflict, idParam, notFound, system, type ApiCtx, type ApiRoute } from './framework.ts';
 
 /** Harbor's crons (6 fields, seconds first) for the fixed schedule types. */
@@ -14,7 +14,7 @@ const TYPES = ['Hourly', 'Daily', 'Weekly', 'Custom', 'Manual', 'None'];
 const STATUS: Record<Job['status'], string> = { pending: 'Pending', running: 'Running', success: 'Success', error: 'Error', stopped: 'Stopped' };
 
 function jobsOf(c: ApiCtx): JobService {
-  const j = (c.svc as { jobs?: JobService }).jobs ?? gcJobsOf(c.svc.store);
+  const j = c.svc.jobs;
   if (!j) throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'garbage collection is not available in this process');
   return j;
 }

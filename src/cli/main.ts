@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { ConfigError, CONFIG_FIELDS, loadConfig } from '../config/config.ts';
 import { cleanTmp, createWharf } from '../main.ts';
 import { registerAdminCommands } from './admin.ts';
+import { registerGcCommand } from './gc.ts';
 
 const program = new Command();
 program.name('wharf').description('Wharf container image registry').version('0.1.0');
@@ -99,5 +100,6 @@ program
   });
 
 registerAdminCommands(program);
+registerGcCommand(program);
 
 await program.parseAsync(process.argv);
