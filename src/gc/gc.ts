@@ -7,6 +7,7 @@
 //     references (index child, or subject of a referrer), that is not a referrer of a manifest
 //     still in the repository, created before the cutoff. Deleting one can make others garbage
 //     (an index's children, the referrers of a deleted subject): the run follows to a fixpoint.
+//     Simple and safe: an untagged image that has referrers (signatures, SBOMs) stays, with them.
 //  2. a repository link (repository_blobs) that no manifest of its repository references, created
 //     before the cutoff: uploads never used by a manifest, layers of deleted manifests.
 //  3. a blobs row that no repository links and no manifest references, created before the cutoff;
@@ -40,6 +41,12 @@
 //
 // Dry run: the same queries as reads, with the effect of earlier phases simulated (manifests
 // that would be deleted do not count as references), so it reports what a real run would delete.
+//
+// Cost: every statement is bounded (2,000 blobs per mark, 200 per sweep transaction, ~10,000
+// links per candidate query), each phase is linear in the rows it covers, and memory stays flat
+// (bench/gc.ts: 1M blobs and 100k manifests in ~15-25 s of database time). Lookups of "this
+// digest referenced in this repository" go through manifest_references' ref_digest index, as no
+// (ref_digest, repository_id) index exists; the bulk candidate queries avoid them (anti-joins).
 import { unlink } from 'node:fs/promises';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../metadata/schema.ts';
