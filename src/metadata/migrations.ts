@@ -256,6 +256,15 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('blobs').dropColumn('gc_marked_at').execute();
       },
     },
+    '0005_reference_lookup': {
+      // GC re-checks "does any manifest of this repository reference digest X" per link.
+      async up(db: Kysely<any>) {
+        await db.schema.createIndex('manifest_references_ref_repo').on('manifest_references').columns(['ref_digest', 'repository_id']).execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropIndex('manifest_references_ref_repo').execute();
+      },
+    },
   };
 }
 
@@ -263,4 +272,4 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
   return { getMigrations: async () => migrations(dialect) };
 }
 
-export const LATEST_MIGRATION = '0004_lifecycle';
+export const LATEST_MIGRATION = '0005_reference_lookup';
