@@ -633,7 +633,20 @@ export class MetadataStore {
    * upgrade to a write.
    */
   async writeTx<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    if (this.dialect !== 'sqlite') return this.db.transaction().execute(fn);
+    if (this.dialect !== 'sqlite') {
+      // PostgreSQL may abort one of two transactions that lock rows in conflicting orders
+      // (deadlock_detected) or conflict under serialization (serialization_failure); both are
+      // safe to run again from the start, so retry a few times before failing the request.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.db.transaction().execute(fn);
+        } catch (e) {
+          const code = (e as { code?: string })?.code;
+          if ((code !== '40P01' && code !== '40001') || attempt >= 4) throw e;
+          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+        }
+      }
+    }
     return this.db.connection().execute(async (conn) => {
       await sql`begin immediate`.execute(conn);
       try {
