@@ -1,7 +1,7 @@
 // MetadataStore: repositories, blob records and links, manifests with their references, tags,
 // upload sessions. One implementation over Kysely for SQLite and PostgreSQL; every multi-row
 // change runs in one transaction.
-import { Kysely, Migrator, sql } from 'kysely';
+import { Kysely, Migrator, sql, type ExpressionBuilder } from 'kysely';
 import type { Database } from './schema.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 
@@ -492,24 +492,7 @@ export class MetadataStore {
     const q = this.db
       .selectFrom('manifests as m')
       .where('m.repository_id', '=', repositoryId)
-      .where((eb) =>
-        eb.or([
-          eb.and([
-            eb('m.subject_digest', 'is', null),
-            eb.not(
-              eb.exists(
-                eb
-                  .selectFrom('manifest_references as x')
-                  .select('x.ref_digest')
-                  .whereRef('x.repository_id', '=', 'm.repository_id')
-                  .whereRef('x.ref_digest', '=', 'm.digest')
-                  .where('x.ref_kind', '=', 'manifest'),
-              ),
-            ),
-          ]),
-          eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest')),
-        ]),
-      );
+      .where(topLevelArtifact);
     const total = Number((await q.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
     const rows = await q
       .select(['m.digest', 'm.media_type', 'm.size', 'm.content', 'm.subject_digest', 'm.artifact_type', 'm.annotations', 'm.created_at'])
@@ -701,24 +684,7 @@ export class MetadataStore {
       .selectFrom('manifests as m')
       .select(['m.digest', 'm.created_at', 'm.pulled_at'])
       .where('m.repository_id', '=', repositoryId)
-      .where((eb) =>
-        eb.or([
-          eb.and([
-            eb('m.subject_digest', 'is', null),
-            eb.not(
-              eb.exists(
-                eb
-                  .selectFrom('manifest_references as x')
-                  .select('x.ref_digest')
-                  .whereRef('x.repository_id', '=', 'm.repository_id')
-                  .whereRef('x.ref_digest', '=', 'm.digest')
-                  .where('x.ref_kind', '=', 'manifest'),
-              ),
-            ),
-          ]),
-          eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest')),
-        ]),
-      )
+      .where(topLevelArtifact)
       .orderBy('m.created_at', 'desc')
       .orderBy('m.digest')
       .execute();
@@ -758,6 +724,29 @@ function toArtifact(r: { digest: string; media_type: string; size: number; conte
     annotations = null;
   }
   return { ...toManifest(r), annotations, createdAt: Number(r.created_at) };
+}
+
+/**
+ * What the API lists as an artifact of its own (`m` = manifests): tagged, or neither a child of an
+ * index in the repository nor a referrer (those show under their parent / subject).
+ */
+function topLevelArtifact(eb: ExpressionBuilder<Database & { m: Database['manifests'] }, 'm'>) {
+  return eb.or([
+    eb.and([
+      eb('m.subject_digest', 'is', null),
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('manifest_references as x')
+            .select('x.ref_digest')
+            .whereRef('x.repository_id', '=', 'm.repository_id')
+            .whereRef('x.ref_digest', '=', 'm.digest')
+            .where('x.ref_kind', '=', 'manifest'),
+        ),
+      ),
+    ]),
+    eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest')),
+  ]);
 }
 
 function toManifest(r: { digest: string; media_type: string; size: number; content: Buffer; subject_digest: string | null; artifact_type: string | null }): ManifestRecord {
