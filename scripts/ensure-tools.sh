@@ -13,6 +13,7 @@ check containerd containerd
 check docker-registry docker-registry
 check wrk wrk
 check hyperfine hyperfine
+check zstd zstd
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi

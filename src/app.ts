@@ -3,7 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { OciError } from './errors/oci-errors.ts';
 import { DistributionHandlers } from './distribution/handlers.ts';
-import { handleV2 } from './distribution/router.ts';
+import { handleV2, type V2Context } from './distribution/router.ts';
 import type { RegistryService } from './distribution/registry-service.ts';
 import type { Logger } from './logger.ts';
 import type { Identity } from './identity/identity.ts';
@@ -22,6 +22,7 @@ export interface AppDeps {
   sessionTtlMs: number;
   /** a manifest was pulled (GET, not HEAD): retention's pull-time tracking */
   onManifestPull?: (repo: string, digest: string) => void;
+  onManifestPush?: V2Context['onManifestPush'];
   /** max request header bytes (Node default 16 KiB) */
   maxHeaderSize?: number;
 }
@@ -36,7 +37,7 @@ const COMMON_HEADERS = { 'Docker-Distribution-API-Version': 'registry/2.0' };
 export function buildApp(deps: AppDeps): App {
   const handlers = new DistributionHandlers(deps.registry, deps.onManifestPull);
   const { logger } = deps;
-  const v2ctx = { access: { identity: deps.identity, externalUrl: deps.externalUrl }, audit: deps.audit };
+  const v2ctx: V2Context = { access: { identity: deps.identity, externalUrl: deps.externalUrl }, audit: deps.audit, onManifestPush: deps.onManifestPush };
   const ep: EndpointDeps = { identity: deps.identity, audit: deps.audit, sessionTtlMs: deps.sessionTtlMs, externalUrl: deps.externalUrl };
   const failPlain = (req: IncomingMessage, res: ServerResponse, e: unknown) => {
     logger.error('request failed', { method: req.method, path: (req.url ?? '').split('?')[0], error: (e as Error)?.stack ?? String(e) });

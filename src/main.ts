@@ -13,6 +13,8 @@ import { retentionJob } from './retention/job.ts';
 import { PullTracker } from './retention/pull-tracker.ts';
 import { PURGE_UPLOADS, PURGE_UPLOADS_CRON, purgeUploadsHandler } from './jobs/purge-uploads.ts';
 import { registerGcJob } from './gc/job.ts';
+import { ScanService } from './scanner/service.ts';
+import { registerVulnDbJobs } from './scanner/vulndb/updater.ts';
 import cluster from 'node:cluster';
 import { buildApi } from './api/index.ts';
 import { AuditLog } from './identity/audit.ts';
@@ -93,8 +95,19 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   registry.addGuard(new QuotaGuard(new QuotaStore(store)));
   jobs.register(retentionJob({ store, registry, projects: identityStore, audit }));
   const pulls = new PullTracker(store, logger);
-  const api = buildApi({ identity, audit, logger, store, registry, config: cfg, jobs });
-  const app = buildApp({ registry, logger, identity, audit, api, externalUrl: cfg.externalUrl || undefined, sessionTtlMs: cfg.sessionTtlMinutes * 60_000, onManifestPull: (repo, digest) => pulls.record(repo, digest) });
+  // Scanning (src/scanner): scan jobs, stored reports, vulnerability-database updates, scan on push.
+  const scans = new ScanService({ store, driver, jobs, dataDir: cfg.dataDir, logger });
+  jobs.register(scans.handler());
+  await registerVulnDbJobs(jobs, store);
+  const onManifestPush = (repo: string, digest: string, project: { id: number } | null) => {
+    if (!project) return;
+    void (async () => {
+      const p = await identityStore.getProject(project.id);
+      if (p?.metadata.auto_scan === 'true') await scans.request(repo, digest, `project:${p.id}`);
+    })().catch((e) => logger.warn('scan on push failed to start', { repo, digest, error: String(e) }));
+  };
+  const api = buildApi({ identity, audit, logger, store, registry, config: cfg, jobs, scans });
+  const app = buildApp({ registry, logger, identity, audit, api, externalUrl: cfg.externalUrl || undefined, sessionTtlMs: cfg.sessionTtlMinutes * 60_000, onManifestPull: (repo, digest) => pulls.record(repo, digest), onManifestPush });
   const housekeeping = setInterval(() => {
     identityStore.purgeSessions().catch((e) => logger.warn('session purge failed', { error: String(e) }));
     if (cfg.auditRetentionDays > 0) identityStore.purgeAudit(Date.now() - cfg.auditRetentionDays * 86_400_000).catch((e) => logger.warn('audit purge failed', { error: String(e) }));

@@ -10,6 +10,7 @@ import { badRequest, conflict, notFound, preconditionFailed, project, type ApiCt
 import { boolParam, iso, NEVER, parseQ, projectOf } from './projects.ts';
 import { repositoryOf, requireRegistryScope } from './repositories.ts';
 import { apiGuard, immutableTagsOf } from './immutable.ts';
+import { overviewJson, VULN_REPORT_MIME, type ScanRecord } from '../scanner/service.ts';
 
 const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 const IMAGE_CONFIGS: readonly string[] = [MT.OCI_CONFIG, DOCKER_CONFIG];
@@ -57,7 +58,7 @@ function tagJson(repositoryId: number, t: TagRecord, immutable = false) {
   return { repository_id: repositoryId, name: t.name, push_time: iso(t.updatedAt), pull_time: NEVER, immutable, signed: false };
 }
 
-async function artifactJson(c: ApiCtx, repo: RepositoryRow, a: ArtifactRecord, tags: TagRecord[] | null) {
+async function artifactJson(c: ApiCtx, repo: RepositoryRow, a: ArtifactRecord, tags: TagRecord[] | null, scan?: Map<string, ScanRecord>) {
   const doc = parseDoc(a);
   const kind = MANIFEST_KINDS[a.mediaType];
   const out: Record<string, unknown> = {
@@ -100,6 +101,10 @@ async function artifactJson(c: ApiCtx, repo: RepositoryRow, a: ArtifactRecord, t
       return r;
     });
   }
+  if (scan !== undefined) {
+    const rec = scan.get(a.digest);
+    out.scan_overview = rec ? { [VULN_REPORT_MIME]: overviewJson(rec) } : {};
+  }
   if (tags) {
     const immutable = await immutableTagsOf(c, repo.name, tags.map((t) => t.name));
     out.tags = tags.map((t) => tagJson(repo.id, t, immutable.has(t.name)));
@@ -108,7 +113,7 @@ async function artifactJson(c: ApiCtx, repo: RepositoryRow, a: ArtifactRecord, t
 }
 
 /** The repository and the artifact `{reference}` (a digest or a tag) names; 400 malformed, 404 unknown. */
-async function artifactOf(c: ApiCtx): Promise<{ repo: RepositoryRow; art: ArtifactRecord }> {
+export async function artifactOf(c: ApiCtx): Promise<{ repo: RepositoryRow; art: ArtifactRecord }> {
   const repo = await repositoryOf(c);
   const ref = c.params.reference;
   let digest: string | null;
@@ -129,7 +134,7 @@ function ignoredFlags(c: ApiCtx, names: string[]): void {
   for (const n of names) boolParam(c, n);
 }
 
-const PA = '/projects/{project_name_or_id}/repositories/{repository_name}/artifacts';
+export const PA = '/projects/{project_name_or_id}/repositories/{repository_name}/artifacts';
 
 export const artifactRoutes: ApiRoute[] = [
   {
@@ -143,11 +148,13 @@ export const artifactRoutes: ApiRoute[] = [
       const pg = c.page();
       parseQ(c, []);
       const withTag = boolParam(c, 'with_tag', true);
-      ignoredFlags(c, ['with_label', 'with_scan_overview', 'with_signature', 'with_immutable_status', 'with_accessory', 'with_sbom_overview']);
+      const withScan = boolParam(c, 'with_scan_overview', false);
+      ignoredFlags(c, ['with_label', 'with_signature', 'with_immutable_status', 'with_accessory', 'with_sbom_overview']);
       const repo = await repositoryOf(c);
       const { items, total } = await c.svc.store.listArtifacts(repo.id, { offset: pg.offset, limit: pg.pageSize });
       const tags = withTag ? await c.svc.store.tagsOf(repo.id, items.map((a) => a.digest)) : null;
-      const out = await Promise.all(items.map((a) => artifactJson(c, repo, a, tags ? tags.filter((t) => t.digest === a.digest) : null)));
+      const scans = withScan && c.svc.scans ? await c.svc.scans.getMany(items.map((a) => a.digest)) : undefined;
+      const out = await Promise.all(items.map((a) => artifactJson(c, repo, a, tags ? tags.filter((t) => t.digest === a.digest) : null, scans)));
       c.paged(out, total, pg);
     },
   },
@@ -160,10 +167,12 @@ export const artifactRoutes: ApiRoute[] = [
     handler: async (c) => {
       requireRegistryScope(c, 'pull');
       const withTag = boolParam(c, 'with_tag', true);
-      ignoredFlags(c, ['with_label', 'with_scan_overview', 'with_signature', 'with_immutable_status', 'with_accessory', 'with_sbom_overview']);
+      const withScan = boolParam(c, 'with_scan_overview', false);
+      ignoredFlags(c, ['with_label', 'with_signature', 'with_immutable_status', 'with_accessory', 'with_sbom_overview']);
       const { repo, art } = await artifactOf(c);
       const tags = withTag ? await c.svc.store.tagsOf(repo.id, [art.digest]) : null;
-      c.json(200, await artifactJson(c, repo, art, tags));
+      const scans = withScan && c.svc.scans ? await c.svc.scans.getMany([art.digest]) : undefined;
+      c.json(200, await artifactJson(c, repo, art, tags, scans));
     },
   },
   {

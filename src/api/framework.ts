@@ -1,6 +1,7 @@
 // The management API's machinery: a route table in which every route declares the permission it
 // needs, Harbor's error envelope, JSON bodies, pagination, and the OpenAPI document generated
 // from the same table.
+import type { ScanService } from '../scanner/service.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Action, Resource } from '../rbac/permissions.ts';
 import { AuthError, Identity, type ProjectInfo, type Subject } from '../identity/identity.ts';
@@ -71,6 +72,8 @@ export interface ApiServices {
   config: Config;
   /** durable jobs (GC, retention) */
   jobs?: JobService;
+  /** image scanning (scan jobs and stored reports) */
+  scans?: ScanService;
 }
 
 export class ApiCtx {

@@ -13,6 +13,7 @@ import { gcRoutes } from './gc.ts';
 import { quotaRoutes } from './quotas.ts';
 import { immutableRoutes } from './immutable.ts';
 import { retentionRoutes } from './retention.ts';
+import { scanRoutes } from './scan.ts';
 
 export function buildApi(svc: ApiServices): ApiRouter {
   let router: ApiRouter;
@@ -30,6 +31,7 @@ export function buildApi(svc: ApiServices): ApiRouter {
     ...quotaRoutes,
     ...immutableRoutes,
     ...retentionRoutes(),
+    ...scanRoutes,
   ];
   router = new ApiRouter(routes, svc);
   return router;

@@ -2,9 +2,11 @@
 import cluster from 'node:cluster';
 import { Command } from 'commander';
 import { ConfigError, CONFIG_FIELDS, loadConfig } from '../config/config.ts';
-import { cleanTmp, createWharf } from '../main.ts';
 import { registerAdminCommands } from './admin.ts';
 import { registerGcCommand } from './gc.ts';
+import { registerVulnDbCommands } from './vulndb.ts';
+import { registerVercmpCommand } from './vercmp.ts';
+import { registerScanCommand } from './scan.ts';
 
 const program = new Command();
 program.name('wharf').description('Wharf container image registry').version('0.1.0');
@@ -28,6 +30,7 @@ program
       await runPrimary(cfg);
       return;
     }
+    const { createWharf } = await import('../main.ts');
     const wharf = await createWharf(cfg, undefined, { cleanTmp: !cluster.isWorker, bootstrap: !cluster.isWorker });
     const { host, port } = await wharf.listen();
     if (cluster.isWorker) {
@@ -58,6 +61,7 @@ async function runPrimary(cfg: ReturnType<typeof loadConfig>) {
   const { bootstrapIdentity } = await import('../identity/bootstrap.ts');
   await bootstrapIdentity(new IdentityStore(store), cfg.adminPassword, logger);
   await store.close();
+  const { cleanTmp } = await import('../main.ts');
   await cleanTmp(cfg);
   let stopping = false;
   let ready = 0;
@@ -101,5 +105,8 @@ program
 
 registerAdminCommands(program);
 registerGcCommand(program);
+registerVulnDbCommands(program);
+registerVercmpCommand(program);
+registerScanCommand(program);
 
 await program.parseAsync(process.argv);

@@ -71,6 +71,8 @@ export function matchRoute(pathname: string): Route | null {
 export interface V2Context {
   access: V2Access;
   audit?: AuditLog;
+  /** after a successful manifest PUT (scan-on-push) */
+  onManifestPush?: (repo: string, digest: string, project: ProjectInfo | null) => void;
 }
 
 export async function handleV2(h: DistributionHandlers, ctx: V2Context, req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<void> {
@@ -114,6 +116,13 @@ export async function handleV2(h: DistributionHandlers, ctx: V2Context, req: Inc
         projectId: project?.id ?? null,
         clientIp: clientIp(req) ?? null,
       });
+    });
+  }
+  if (ctx.onManifestPush && route.kind === 'manifest' && method === 'PUT') {
+    const hook = ctx.onManifestPush;
+    res.once('finish', () => {
+      const digest = res.getHeader('Docker-Content-Digest');
+      if (res.statusCode === 201 && typeof digest === 'string') hook(name, digest, project);
     });
   }
   switch (route.kind) {

@@ -265,6 +265,84 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.dropIndex('manifest_references_ref_repo').execute();
       },
     },
+    '0006_vulndb': {
+      // The scanner's vulnerability database (src/scanner/vulndb/): imported sources and their
+      // advisories, one row per (source, namespace, package, advisory).
+      async up(db: Kysely<any>) {
+        const id = (t: any) => (dialect === 'postgres' ? t.addColumn('id', 'bigserial', (c: any) => c.primaryKey()) : t.addColumn('id', 'integer', (c: any) => c.primaryKey().autoIncrement()));
+        await id(db.schema.createTable('vulndb_sources'))
+          .addColumn('name', 'text', (c: any) => c.notNull().unique())
+          /** osv | debian-tracker | alpine-secdb | nodejs-security-wg | mixed */
+          .addColumn('format', 'text')
+          /** the file, directory or http(s) URL imported last */
+          .addColumn('location', 'text')
+          .addColumn('url', 'text')
+          .addColumn('record_count', 'integer', (c: any) => c.notNull().defaultTo(0))
+          .addColumn('row_count', 'integer', (c: any) => c.notNull().defaultTo(0))
+          .addColumn('skipped_count', 'integer', (c: any) => c.notNull().defaultTo(0))
+          .addColumn('etag', 'text')
+          .addColumn('last_modified', 'text')
+          .addColumn('last_error', 'text')
+          /** last successful import (content replaced) */
+          .addColumn('imported_at', 'bigint')
+          /** last update attempt (import, 304 or error) */
+          .addColumn('checked_at', 'bigint')
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .execute();
+        await id(db.schema.createTable('vulndb_advisories'))
+          .addColumn('source_id', 'bigint', (c: any) => c.notNull().references('vulndb_sources.id').onDelete('cascade'))
+          /** "npm", "PyPI", "Go", "Maven", "crates.io", "debian:bookworm", "alpine:v3.18", … */
+          .addColumn('namespace', 'text', (c: any) => c.notNull())
+          .addColumn('package', 'text', (c: any) => c.notNull())
+          .addColumn('advisory_id', 'text', (c: any) => c.notNull())
+          /** JSON array of strings */
+          .addColumn('aliases', 'text', (c: any) => c.notNull())
+          /** JSON: the Affected union of src/scanner/vulndb/types.ts */
+          .addColumn('affected', 'text', (c: any) => c.notNull())
+          .addColumn('severity', 'text', (c: any) => c.notNull())
+          .addColumn('cvss_score', 'double precision')
+          .addColumn('cvss_vector', 'text')
+          .addColumn('summary', 'text')
+          .addColumn('url', 'text')
+          .addColumn('published', 'text')
+          .addColumn('modified', 'text')
+          .execute();
+        await db.schema.createIndex('vulndb_advisories_ns_pkg').on('vulndb_advisories').columns(['namespace', 'package']).execute();
+        await db.schema.createIndex('vulndb_advisories_source').on('vulndb_advisories').column('source_id').execute();
+      },
+      async down(db: Kysely<any>) {
+        for (const t of ['vulndb_advisories', 'vulndb_sources']) await db.schema.dropTable(t).ifExists().execute();
+      },
+    },
+    '0007_scan_reports': {
+      // Scan results inside the server (src/scanner/service.ts): one row per scanned manifest digest.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('scan_reports')
+          .addColumn('digest', 'text', (c: any) => c.primaryKey())
+          .addColumn('report_id', 'text', (c: any) => c.notNull())
+          /** the repository the last scan was requested in */
+          .addColumn('repository', 'text', (c: any) => c.notNull())
+          /** Pending | Running | Success | Error | Stopped (Harbor's scan_status words) */
+          .addColumn('status', 'text', (c: any) => c.notNull())
+          .addColumn('job_id', 'bigint')
+          /** JSON ScanReport (src/scanner/report/report.ts) */
+          .addColumn('report', 'text')
+          .addColumn('severity', 'text')
+          .addColumn('total', 'integer', (c: any) => c.notNull().defaultTo(0))
+          .addColumn('fixable', 'integer', (c: any) => c.notNull().defaultTo(0))
+          /** JSON {severity: count} */
+          .addColumn('summary', 'text')
+          .addColumn('error', 'text')
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .addColumn('started_at', 'bigint')
+          .addColumn('ended_at', 'bigint')
+          .execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropTable('scan_reports').ifExists().execute();
+      },
+    },
   };
 }
 
@@ -272,4 +350,4 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
   return { getMigrations: async () => migrations(dialect) };
 }
 
-export const LATEST_MIGRATION = '0005_reference_lookup';
+export const LATEST_MIGRATION = '0007_scan_reports';

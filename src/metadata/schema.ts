@@ -218,7 +218,63 @@ export interface RetentionPoliciesTable {
   updated_at: number;
 }
 
+/** Vulnerability database sources (src/scanner/vulndb/). */
+export interface VulnDbSourcesTable {
+  id: Generated<number>;
+  name: string;
+  format: string | null;
+  location: string | null;
+  url: string | null;
+  record_count: Generated<number>;
+  row_count: Generated<number>;
+  skipped_count: Generated<number>;
+  etag: string | null;
+  last_modified: string | null;
+  last_error: string | null;
+  imported_at: number | null;
+  checked_at: number | null;
+  created_at: number;
+}
+
+/** One advisory for one package of one namespace, from one source. */
+export interface VulnDbAdvisoriesTable {
+  id: Generated<number>;
+  source_id: number;
+  namespace: string;
+  package: string;
+  advisory_id: string;
+  aliases: string;
+  affected: string;
+  severity: string;
+  cvss_score: number | null;
+  cvss_vector: string | null;
+  summary: string | null;
+  url: string | null;
+  published: string | null;
+  modified: string | null;
+}
+
+export interface ScanReportsTable {
+  digest: string;
+  report_id: string;
+  repository: string;
+  status: string;
+  job_id: number | null;
+  report: string | null;
+  severity: string | null;
+  total: number;
+  fixable: number;
+  summary: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+}
+
 export interface Database {
+  scan_reports: ScanReportsTable;
+  vulndb_sources: VulnDbSourcesTable;
+  vulndb_advisories: VulnDbAdvisoriesTable;
   jobs: JobsTable;
   job_logs: JobLogsTable;
   job_schedules: JobSchedulesTable;

@@ -5,14 +5,22 @@ import * as dpkg from './dpkg.ts';
 import * as rpm from './rpm.ts';
 import * as semver from './semver.ts';
 import * as pep440 from './pep440.ts';
+import * as apk from './apk.ts';
+import * as go from './go.ts';
+import * as maven from './maven.ts';
 
-// apk, go and maven are added beside these (issue 5).
-const COMPARATORS: Partial<Record<VersionScheme, (a: string, b: string) => Verdict>> = {
+const COMPARATORS: Record<VersionScheme, (a: string, b: string) => Verdict> = {
   dpkg: dpkg.compare,
   rpm: rpm.compare,
   semver: semver.compare,
   pep440: pep440.compare,
+  apk: apk.compare,
+  go: go.compare,
+  maven: maven.compare,
 };
+
+/** Every registered scheme, in a stable order (for help texts). */
+export const SCHEMES = Object.keys(COMPARATORS) as VersionScheme[];
 
 export function hasScheme(s: string): s is VersionScheme {
   return Object.prototype.hasOwnProperty.call(COMPARATORS, s);

@@ -1,7 +1,10 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import * as apk from "./apk.ts";
 import * as dpkg from "./dpkg.ts";
+import * as go from "./go.ts";
+import * as maven from "./maven.ts";
 import * as pep440 from "./pep440.ts";
 import * as rpm from "./rpm.ts";
 import * as semver from "./semver.ts";
@@ -12,6 +15,9 @@ const ecosystems: Record<string, Compare> = {
   rpm: rpm.compare,
   semver: semver.compare,
   pep440: pep440.compare,
+  apk: apk.compare,
+  go: go.compare,
+  maven: maven.compare,
 };
 const verdict: Record<string, -1 | 0 | 1> = { "<": -1, "=": 0, ">": 1 };
 const op = (n: number) => (n < 0 ? "<" : n > 0 ? ">" : "=");
@@ -160,5 +166,57 @@ describe("hand cases", () => {
     for (const bad of ["", "1.0-foo", "abc", "1.0+", "1..0"]) {
       expect(() => pep440.compare(bad, "1.0"), bad).toThrow(/invalid version/);
     }
+  });
+});
+
+describe("hand cases (apk, go, maven)", () => {
+  it("apk", () => {
+    check(apk.compare, [
+      ["1.0_rc1", "<", "1.0"],
+      ["1.0", "<", "1.0-r0"],
+      ["1.0_p1", ">", "1.0-r5"],
+      ["1.0a", ">", "1.0_p9"],
+      ["1.0a", "<", "1.0.1"],
+      ["1.0~abc", ">", "1.0-r9"],
+      ["18.09.8", "<", "18.9.8"],
+      ["01.2", "=", "1.2"],
+      ["1.2.3-r10", ">", "1.2.3-r9"],
+    ]);
+    for (const bad of ["", "a1", "1.", "1-1", "1.0-r", "1_foo", "6.6.2p1-r0", "4.8.0.-r1", "1.0A", "1.0~", "1.0~ABC", "1.0-r1-r2", "1.0 "]) {
+      expect(() => apk.compare(bad, "1.0"), bad).toThrow(/apk: invalid version/);
+    }
+  });
+
+  it("go", () => {
+    check(go.compare, [
+      ["1.2.3", "=", "v1.2.3"],
+      ["0", "=", "v0.0.0"],
+      ["v1.2", "=", "v1.2.0"],
+      ["v1.2.3+incompatible", "=", "v1.2.3"],
+      ["v1.2.4-0.20200101000000-abcdefabcdef", "<", "v1.2.4"],
+      ["v1.2.4-0.20200101000000-abcdefabcdef", ">", "v1.2.3"],
+      ["v0.0.0-20200101000000-abcdefabcdef", "<", "v0.0.0-20210101000000-abcdefabcdef"],
+    ]);
+    for (const bad of ["", "v", "x1.2.3", "v1.2.3.4", "v01.2.3", "v1.2-pre", "v1.2.3-01", "v1.2.3-", "v1.2.3+", "1.2.3 "]) {
+      expect(() => go.compare(bad, "v1.0.0"), bad).toThrow(/go: invalid version/);
+    }
+  });
+
+  it("maven", () => {
+    check(maven.compare, [
+      ["1.0", "=", "1"],
+      ["1.0.RELEASE", "=", "1-final"],
+      ["1-cr1", "=", "1-rc1"],
+      ["1-alpha1", "=", "1-a1"],
+      ["1-SNAPSHOT", "<", "1"],
+      ["1-sp1", ">", "1"],
+      ["1-foo", ">", "1-sp"],
+      ["1.0-1", "=", "1-1"],
+      ["1.0.0.X1", "<", "1.0.0-X2"],
+      ["1-1", ">", "1-sp"],
+      ["2.13.4.2", ">", "2.13.4"],
+    ]);
+    expect(maven.canonical("1.0.0-RC1")).toBe("1-rc-1");
+    expect(() => maven.compare("", "1")).toThrow(/maven: invalid version/);
   });
 });

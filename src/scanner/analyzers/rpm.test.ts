@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { describe, expect, test } from 'vitest';
+import { parseRpmHeader, parseRpmdbSqlite, parseSourceRpm, rpmAnalyzer, rpmLegacyDbAnalyzer, rpmPurl, RPMTAG } from './rpm.ts';
+
+const db = readFileSync(new URL('../../../test/fixtures/scanner/os/rpmdb.sqlite', import.meta.url));
+
+/** Builds a header blob: entries (tag, type, value) with the data store laid out like rpm does. */
+function header(entries: Array<[number, number, string | number]>): Buffer {
+  const data: Buffer[] = [];
+  let len = 0;
+  const idx: Buffer[] = [];
+  for (const [tag, type, v] of entries) {
+    if (type === 4) {
+      const pad = (4 - (len % 4)) % 4;
+      data.push(Buffer.alloc(pad));
+      len += pad;
+    }
+    const b = type === 4 ? Buffer.alloc(4) : Buffer.from(String(v) + '\0');
+    if (type === 4) b.writeUInt32BE(Number(v));
+    const e = Buffer.alloc(16);
+    e.writeUInt32BE(tag, 0);
+    e.writeUInt32BE(type, 4);
+    e.writeUInt32BE(len, 8);
+    e.writeUInt32BE(1, 12);
+    idx.push(e);
+    data.push(b);
+    len += b.length;
+  }
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(entries.length, 0);
+  head.writeUInt32BE(len, 4);
+  return Buffer.concat([head, ...idx, ...data]);
+}
+
+describe('rpm sqlite rpmdb', () => {
+  test('the fixture made from fake.spec: 4 packages; names agree with the rpmdb Name index', () => {
+    const out = parseRpmdbSqlite('var/lib/rpm/rpmdb.sqlite', db);
+    expect(out.issues).toBeUndefined();
+    const got = out.packages!.map((p) => `${p.name} ${p.version} ${p.arch} ${p.licenses}`).sort();
+    expect(got).toEqual([
+      'bash 0:5.1.8-9.el9 noarch MIT', // fake.spec: BuildArch noarch, License MIT
+      'curl 0:7.76.1-29.el9_4 noarch MIT',
+      'glibc 0:2.34-100.el9_4.2 noarch MIT',
+      'openssl-libs 1:3.0.7-27.el9 noarch MIT',
+    ]);
+    // independent cross-check: rpm's own Name index table
+    const b = Buffer.from(db);
+    b[18] = 1;
+    b[19] = 1;
+    const names = (new Database(b, { readonly: true }).prepare('SELECT key FROM Name').all() as Array<{ key: string }>).map((r) => r.key).sort();
+    expect(out.packages!.map((p) => p.name).sort()).toEqual(names);
+    expect(out.packages!.find((p) => p.name === 'openssl-libs')!.purl).toBe('pkg:rpm/openssl-libs@3.0.7-27.el9?arch=noarch&epoch=1');
+  });
+  test('header parser: source rpm, epoch, gpg-pubkey skipped; malformed → issue per package', () => {
+    const good = header([
+      [RPMTAG.NAME, 6, 'bash'],
+      [RPMTAG.VERSION, 6, '5.1.8'],
+      [RPMTAG.RELEASE, 6, '6.el9'],
+      [RPMTAG.ARCH, 6, 'x86_64'],
+      [RPMTAG.LICENSE, 6, 'GPLv3+'],
+      [RPMTAG.SOURCERPM, 6, 'bash-5.1.8-6.el9.src.rpm'],
+      [RPMTAG.EPOCH, 4, 2],
+    ]);
+    const h = parseRpmHeader(good);
+    expect(h.strings.get(RPMTAG.NAME)).toBe('bash');
+    expect(h.ints.get(RPMTAG.EPOCH)).toBe(2);
+    expect(() => parseRpmHeader(good.subarray(0, good.length - 3))).toThrow(/needs/);
+    const bad = Buffer.from(good);
+    bad.writeUInt32BE(0xfffffff0, 8 + 8); // first entry's offset
+    expect(() => parseRpmHeader(bad)).toThrow(/outside/);
+    expect(() => parseRpmHeader(Buffer.alloc(4))).toThrow();
+    expect(parseSourceRpm('openssl-3.0.7-27.el9.src.rpm')).toEqual({ name: 'openssl', version: '3.0.7-27.el9' });
+    expect(parseSourceRpm('garbage')).toBeUndefined();
+
+    // a database with one good, one gpg-pubkey, one truncated and one non-blob row
+    const mem = new Database(':memory:');
+    mem.exec('CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)');
+    const ins = mem.prepare('INSERT INTO Packages (blob) VALUES (?)');
+    ins.run(good);
+    ins.run(header([[RPMTAG.NAME, 6, 'gpg-pubkey'], [RPMTAG.VERSION, 6, 'fd431d51'], [RPMTAG.RELEASE, 6, '4ae0493b']]));
+    ins.run(good.subarray(0, 20));
+    ins.run('text, not a blob');
+    const out = parseRpmdbSqlite('usr/lib/sysimage/rpm/rpmdb.sqlite', mem.serialize());
+    expect(out.packages).toEqual([
+      expect.objectContaining({ name: 'bash', version: '2:5.1.8-6.el9', arch: 'x86_64', licenses: ['GPLv3+'] }),
+    ]);
+    expect(out.packages![0]!.sourceName).toBeUndefined(); // same as name; the source version equals the binary's
+    expect(out.packages![0]!.sourceVersion).toBeUndefined();
+    expect(out.issues!.map((i) => i.message)).toEqual([
+      expect.stringMatching(/package 3: malformed header/),
+      expect.stringMatching(/package 4: header is not a blob/),
+    ]);
+    expect(rpmPurl(out.packages![0]!, { id: 'rhel', versionId: '9.3' })).toBe('pkg:rpm/redhat/bash@5.1.8-6.el9?arch=x86_64&epoch=2&distro=rhel-9.3');
+  });
+  test('not sqlite / no Packages table → issue, never a throw', () => {
+    expect(parseRpmdbSqlite('p', Buffer.from('hello')).issues![0]!.message).toMatch(/not an SQLite/);
+    const junk = Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(5000, 7)]);
+    expect(parseRpmdbSqlite('p', junk).issues![0]!.message).toMatch(/cannot read/);
+    expect(parseRpmdbSqlite('p', new Database(':memory:').serialize()).issues![0]!.message).toMatch(/cannot read/);
+  });
+  test('Berkeley DB rpmdb → a clear issue', async () => {
+    const info = { path: 'var/lib/rpm/Packages', size: 1 << 30, mode: 0o644, type: 'file' as const };
+    expect(rpmLegacyDbAnalyzer.wants('var/lib/rpm/Packages', info)).toBe(true);
+    expect(rpmAnalyzer.wants('var/lib/rpm/Packages', info)).toBe(false);
+    const out = await rpmLegacyDbAnalyzer.analyze('var/lib/rpm/Packages', Buffer.alloc(0), info);
+    expect(out.issues![0]!.message).toBe('Berkeley DB rpmdb not supported; its RPM packages were not listed');
+  });
+});
