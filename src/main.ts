@@ -15,6 +15,8 @@ import { PURGE_UPLOADS, PURGE_UPLOADS_CRON, purgeUploadsHandler } from './jobs/p
 import { registerGcJob } from './gc/job.ts';
 import { ScanService } from './scanner/service.ts';
 import { registerVulnDbJobs } from './scanner/vulndb/updater.ts';
+import { rematchStoredReports } from './scanner/notifier.ts';
+import { VulnDb } from './scanner/vulndb/store.ts';
 import cluster from 'node:cluster';
 import { buildApi } from './api/index.ts';
 import { AuditLog } from './identity/audit.ts';
@@ -98,7 +100,9 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   // Scanning (src/scanner): scan jobs, stored reports, vulnerability-database updates, scan on push.
   const scans = new ScanService({ store, driver, jobs, dataDir: cfg.dataDir, logger });
   jobs.register(scans.handler());
-  await registerVulnDbJobs(jobs, store);
+  await registerVulnDbJobs(jobs, store, {
+    afterUpdate: async (log, signal) => ({ ...(await rematchStoredReports(store, new VulnDb(store), { log, signal })) }),
+  });
   const onManifestPush = (repo: string, digest: string, project: { id: number } | null) => {
     if (!project) return;
     void (async () => {

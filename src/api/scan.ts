@@ -7,6 +7,7 @@ import { projectOf } from './projects.ts';
 import { requireRegistryScope } from './repositories.ts';
 import { harborVulnerabilityReport, VULN_REPORT_MIME, type ScanService } from '../scanner/service.ts';
 import { cyclonedxDocument } from '../scanner/report/cyclonedx.ts';
+import { listNotifications } from '../scanner/notifier.ts';
 
 function scans(c: ApiCtx): ScanService {
   if (!c.svc.scans) throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'scanning is not available in this process');
@@ -21,6 +22,33 @@ async function scanType(c: ApiCtx): Promise<void> {
 }
 
 export const scanRoutes: ApiRoute[] = [
+  {
+    method: 'GET',
+    path: '/projects/{project_name_or_id}/scan-notifications',
+    tag: 'scan',
+    summary: "Vulnerabilities that started to affect this project's scanned images after a vulnerability-database update (newest first; Wharf's notifier)",
+    perm: project('scan', 'read'),
+    handler: async (c) => {
+      const pg = c.page();
+      const { items, total } = await listNotifications(c.svc.store, projectOf(c).name, { offset: pg.offset, limit: pg.pageSize });
+      c.paged(
+        items.map((n) => ({
+          id: n.id,
+          repository_name: n.repository,
+          digest: n.digest,
+          vulnerability_id: n.vulnerabilityId,
+          package: n.package,
+          version: n.installedVersion,
+          fix_version: n.fixedVersion ?? '',
+          severity: n.severity,
+          source: n.source,
+          creation_time: new Date(n.createdAt).toISOString(),
+        })),
+        total,
+        pg,
+      );
+    },
+  },
   {
     method: 'POST',
     path: `${PA}/{reference}/scan`,

@@ -7,6 +7,14 @@ import { openMetadata } from '../metadata/open.ts';
 import { importPath, type ImportProgress, type ImportSummary } from '../scanner/vulndb/import.ts';
 import { VulnDb } from '../scanner/vulndb/store.ts';
 import { isUrl, updateAll, updateFromUrl } from '../scanner/vulndb/updater.ts';
+import { rematchStoredReports } from '../scanner/notifier.ts';
+import type { MetadataStore } from '../metadata/store.ts';
+
+/** The notifier: stored scan reports matched again against the changed database. */
+async function rematch(store: MetadataStore, db: VulnDb): Promise<void> {
+  const r = await rematchStoredReports(store, db, { log: (m) => process.stderr.write(`  ${m}\n`) });
+  if (r.reports) console.log(`scan reports re-matched: ${r.reports}, changed: ${r.changed}, new vulnerabilities: ${r.added}, fixed or withdrawn: ${r.removed}, notifications: ${r.notifications}`);
+}
 
 function die(msg: string, code = 2): never {
   console.error(`wharf: ${msg}`);
@@ -70,6 +78,7 @@ export function registerVulnDbCommands(program: Command): void {
         for (const f of r.files) if (r.files.length > 1) process.stderr.write(`  ${f.file}: ${f.format}, ${f.records} records, ${f.rows} rows, ${f.skipped} skipped\n`);
         for (const p of r.problems.slice(0, 5)) process.stderr.write(`  skipped: ${p}\n`);
         console.log(summaryLine(r));
+        if (!r.unchanged) await rematch(store, db);
       } catch (e) {
         pp.done();
         await store.close();
@@ -118,6 +127,7 @@ export function registerVulnDbCommands(program: Command): void {
         for (const s of r.unchanged) console.log(`source ${s}: unchanged`);
         for (const f of r.failed) console.log(`source ${f.source}: failed: ${f.error}`);
         if (r.updated.length + r.unchanged.length + r.failed.length === 0) console.log('no URL sources');
+        if (r.updated.length) await rematch(store, db);
         process.exitCode = r.failed.length ? 1 : 0;
       } finally {
         await store.close();

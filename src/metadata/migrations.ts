@@ -338,8 +338,23 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('started_at', 'bigint')
           .addColumn('ended_at', 'bigint')
           .execute();
+        // the notifier (src/scanner/notifier.ts): vulnerabilities that appeared after a database update
+        const id = (t: any) => (dialect === 'postgres' ? t.addColumn('id', 'bigserial', (c: any) => c.primaryKey()) : t.addColumn('id', 'integer', (c: any) => c.primaryKey().autoIncrement()));
+        await id(db.schema.createTable('scan_notifications'))
+          .addColumn('repository', 'text', (c: any) => c.notNull())
+          .addColumn('digest', 'text', (c: any) => c.notNull())
+          .addColumn('vulnerability_id', 'text', (c: any) => c.notNull())
+          .addColumn('package', 'text', (c: any) => c.notNull())
+          .addColumn('installed_version', 'text', (c: any) => c.notNull())
+          .addColumn('fixed_version', 'text')
+          .addColumn('severity', 'text', (c: any) => c.notNull())
+          .addColumn('source', 'text', (c: any) => c.notNull())
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .execute();
+        await db.schema.createIndex('scan_notifications_repository').on('scan_notifications').columns(['repository', 'id']).execute();
       },
       async down(db: Kysely<any>) {
+        await db.schema.dropTable('scan_notifications').ifExists().execute();
         await db.schema.dropTable('scan_reports').ifExists().execute();
       },
     },

@@ -271,8 +271,22 @@ export interface ScanReportsTable {
   ended_at: number | null;
 }
 
+export interface ScanNotificationsTable {
+  id: Generated<number>;
+  repository: string;
+  digest: string;
+  vulnerability_id: string;
+  package: string;
+  installed_version: string;
+  fixed_version: string | null;
+  severity: string;
+  source: string;
+  created_at: number;
+}
+
 export interface Database {
   scan_reports: ScanReportsTable;
+  scan_notifications: ScanNotificationsTable;
   vulndb_sources: VulnDbSourcesTable;
   vulndb_advisories: VulnDbAdvisoriesTable;
   jobs: JobsTable;

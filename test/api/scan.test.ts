@@ -173,4 +173,42 @@ describe('scan API (Harbor shapes) on a real server', () => {
     expect((await api('POST', `${art('manual', 'alpine', 'nope')}/scan`)).status).toBe(404);
     expect((await api('POST', `${art('manual', 'alpine', '3.11')}/scan/stop`)).status).toBe(400);
   });
+
+  it('notifies when a database update makes a scanned image vulnerable, without rescanning', async () => {
+    const before = await waitScan('autoscan', 'alpine', '3.11');
+    // a synthetic advisory in the real OSV distro format (not real data: the id says so)
+    const osv = path.join(work, 'new-advisory.json');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(osv, JSON.stringify({ id: 'WHARF-TEST-2026-0001', summary: 'synthetic advisory for the notifier test', modified: '2026-11-30T00:00:00Z', affected: [{ package: { ecosystem: 'Alpine:v3.11', name: 'musl' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.1.24-r99' }] }] }] }));
+    const env = { ...process.env, WHARF_DATA_DIR: reg.dataDir, WHARF_LOG_LEVEL: 'warn' };
+    const imp = spawnSync(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'vuln-db', 'import', '--name', 'new-feed', osv], { env, encoding: 'utf8' });
+    expect(imp.status, imp.stderr).toBe(0);
+    // musl's advisories hit every binary package built from it (origin musl)
+    const installedText = await readFile(path.join(repoRoot, 'test/fixtures/vulndata/alpine/installed'), 'utf8');
+    const fromMusl = installedText.split(/\n\n+/).filter((b) => /^o:musl$/m.test(b)).map((b) => /^P:(.*)$/m.exec(b)![1]!).sort();
+    expect(fromMusl.length).toBeGreaterThanOrEqual(1);
+    // both projects' images (two digests) have them
+    expect(imp.stdout).toContain(`new vulnerabilities: ${2 * fromMusl.length},`);
+    expect(imp.stdout).toContain(`notifications: ${2 * fromMusl.length}`);
+
+    const n = await api('GET', '/projects/autoscan/scan-notifications');
+    expect(n.status).toBe(200);
+    expect(n.json.map((x: any) => x.package).sort()).toEqual(fromMusl);
+    for (const x of n.json) expect(x).toMatchObject({ repository_name: 'autoscan/alpine', vulnerability_id: 'WHARF-TEST-2026-0001', fix_version: '1.1.24-r99', source: 'new-feed' });
+    const after = await waitScan('autoscan', 'alpine', '3.11');
+    expect(after.summary.total).toBe(before.summary.total + fromMusl.length);
+    expect(after.report_id).toBe(before.report_id);
+    const rep = await api('GET', `${art('autoscan', 'alpine', '3.11')}/additions/vulnerabilities`);
+    expect(rep.json[MIME].vulnerabilities.map((v: any) => v.id)).toContain('WHARF-TEST-2026-0001');
+
+    // the same import again changes nothing; other projects see only their own notifications
+    const again = spawnSync(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'vuln-db', 'import', '--name', 'new-feed', osv], { env, encoding: 'utf8' });
+    expect(again.status).toBe(0);
+    expect((await api('GET', '/projects/autoscan/scan-notifications')).json).toHaveLength(fromMusl.length);
+    const guest = basicAuth(GUEST.username, GUEST.password);
+    const m = await api('GET', '/projects/manual/scan-notifications', undefined, guest);
+    expect(m.status).toBe(200);
+    expect(new Set(m.json.map((x: any) => x.repository_name))).toEqual(new Set(['manual/alpine']));
+    expect((await api('GET', '/projects/autoscan/scan-notifications', undefined, guest)).status).toBe(403);
+  });
 });

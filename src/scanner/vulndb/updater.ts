@@ -157,6 +157,8 @@ export const VULNDB_UPDATE_CRON = '17 */6 * * *';
 export interface VulnDbJobOptions extends Omit<UpdateOptions, 'signal' | 'onProgress'> {
   /** the schedule to create when there is none (an admin's change is kept); null: no schedule */
   cron?: string | null;
+  /** called after an update that replaced at least one source (the notifier re-matches stored reports) */
+  afterUpdate?: (log: (m: string) => void, signal: AbortSignal) => Promise<Record<string, unknown>>;
 }
 
 export function vulnDbUpdateHandler(store: MetadataStore, opts: VulnDbJobOptions = {}): JobHandler<{ force: boolean }> {
@@ -175,7 +177,9 @@ export function vulnDbUpdateHandler(store: MetadataStore, opts: VulnDbJobOptions
       ctx.progress({ updated: r.updated.length, unchanged: r.unchanged.length, failed: r.failed.length });
       // an update that failed for every URL source fails the attempt (retried); partial failures are in the result
       if (r.failed.length > 0 && r.updated.length === 0 && r.unchanged.length === 0) throw new Error(r.failed.map((f) => `${f.source}: ${f.error}`).join('; '));
-      return { updated: r.updated.map((u) => ({ source: u.source, format: u.format, records: u.records, rows: u.rows, skipped: u.skipped, ms: u.ms })), unchanged: r.unchanged, failed: r.failed };
+      const rematch = r.updated.length > 0 && opts.afterUpdate ? await opts.afterUpdate((m) => ctx.log(m), ctx.signal) : undefined;
+      return {
+        ...(rematch ? { rematch } : {}), updated: r.updated.map((u) => ({ source: u.source, format: u.format, records: u.records, rows: u.rows, skipped: u.skipped, ms: u.ms })), unchanged: r.unchanged, failed: r.failed };
     },
   };
 }
