@@ -574,6 +574,8 @@ function machineInfo() {
 async function main(): Promise<number> {
   // `--only gc`: the GC benchmark (bench/gc.ts, also `npm run bench:gc`) with its own options.
   if (process.argv.slice(2).some((a, i, all) => a === '--only=gc' || (a === '--only' && all[i + 1] === 'gc'))) return import('./gc.ts').then(() => 0);
+  // `--only scan`: the scanner benchmark (bench/scan.ts, also `npm run bench:scan`) with its own options.
+  if (process.argv.slice(2).some((a, i, all) => a === '--only=scan' || (a === '--only' && all[i + 1] === 'scan'))) return import('./scan.ts').then(() => 0);
   let o: Opts;
   try {
     o = parseOpts(process.argv.slice(2));

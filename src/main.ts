@@ -101,6 +101,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   const scans = new ScanService({ store, driver, jobs, dataDir: cfg.dataDir, logger });
   jobs.register(scans.handler());
   await registerVulnDbJobs(jobs, store, {
+    cron: cfg.vulnDbUpdateCron === 'off' ? null : cfg.vulnDbUpdateCron,
     afterUpdate: async (log, signal) => ({ ...(await rematchStoredReports(store, new VulnDb(store), { log, signal })) }),
   });
   const onManifestPush = (repo: string, digest: string, project: { id: number } | null) => {

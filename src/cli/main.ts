@@ -99,7 +99,14 @@ program
   .command('config')
   .description('print the configuration keys (env and YAML) with their current values')
   .action(() => {
-    const cfg = loadConfig();
+    let cfg;
+    try {
+      cfg = loadConfig();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      console.error(`wharf: ${e.message}`);
+      process.exit(2);
+    }
     for (const f of CONFIG_FIELDS) console.log(`${f.env.padEnd(32)} ${f.yaml.padEnd(22)} ${(f.secret ? (cfg[f.key] ? '(set)' : '(unset)') : String(cfg[f.key])).padEnd(30)} ${f.description}`);
   });
 

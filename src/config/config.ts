@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { parseCron } from '../jobs/cron.ts';
 import type { LogLevel } from '../logger.ts';
 
 export interface Config {
@@ -35,6 +36,8 @@ export interface Config {
   /** failed logins for one user name within 5 minutes that lock it for loginLockoutSeconds */
   loginMaxFailures: number;
   loginLockoutSeconds: number;
+  /** cron of the vulnerability-database update job (URL sources), 'off' for none */
+  vulnDbUpdateCron: string;
   /** failed logins from one client address within 5 minutes that lock it (0 = no address lock) */
   loginMaxFailuresPerIp: number;
 }
@@ -69,6 +72,7 @@ export const CONFIG_FIELDS: ConfigField[] = [
   { key: 'loginMaxFailures', env: 'WHARF_LOGIN_MAX_FAILURES', yaml: 'loginMaxFailures', type: 'number', description: 'failed logins of one user name within 5 min before it is locked (default 5)' },
   { key: 'loginMaxFailuresPerIp', env: 'WHARF_LOGIN_MAX_FAILURES_PER_IP', yaml: 'loginMaxFailuresPerIp', type: 'number', description: 'failed logins from one address within 5 min before it may not verify new credentials (default 50; 0 = off)' },
   { key: 'loginLockoutSeconds', env: 'WHARF_LOGIN_LOCKOUT_SECONDS', yaml: 'loginLockoutSeconds', type: 'number', description: 'how long a locked user name stays locked (default 300)' },
+  { key: 'vulnDbUpdateCron', env: 'WHARF_VULNDB_UPDATE_CRON', yaml: 'vulnDbUpdateCron', type: 'string', description: "when the vulnerability database's URL sources are refreshed, cron (default '17 */6 * * *'; 'off' = never); applied when no schedule exists yet" },
 ];
 
 export class ConfigError extends Error {}
@@ -110,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     loginMaxFailures: Number(raw.loginMaxFailures ?? 5),
     loginLockoutSeconds: Number(raw.loginLockoutSeconds ?? 300),
     loginMaxFailuresPerIp: Number(raw.loginMaxFailuresPerIp ?? 50),
+    vulnDbUpdateCron: String(raw.vulnDbUpdateCron ?? '17 */6 * * *').trim(),
   };
   for (const f of CONFIG_FIELDS) {
     const v = cfg[f.key];
@@ -119,6 +124,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
   if (cfg.externalUrl && !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(cfg.externalUrl)) throw new ConfigError(`WHARF_EXTERNAL_URL: expected http(s)://host[:port], got ${cfg.externalUrl}`);
   for (const op of cfg.auditSkip.split(',').map((x) => x.trim()).filter(Boolean)) {
     if (!['pull', 'create', 'delete', 'update', 'login', 'login_failed'].includes(op)) throw new ConfigError(`WHARF_AUDIT_SKIP: unknown operation ${op} (pull, create, delete, update, login, login_failed)`);
+  }
+  if (cfg.vulnDbUpdateCron !== 'off') {
+    try {
+      parseCron(cfg.vulnDbUpdateCron);
+    } catch (e) {
+      throw new ConfigError(`WHARF_VULNDB_UPDATE_CRON: ${(e as Error).message}`);
+    }
   }
   if (cfg.tokenTtlSeconds < 30) throw new ConfigError('WHARF_TOKEN_TTL_SECONDS: at least 30');
   if (cfg.loginMaxFailures < 1) throw new ConfigError('WHARF_LOGIN_MAX_FAILURES: at least 1');
