@@ -98,7 +98,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   jobs.register(retentionJob({ store, registry, projects: identityStore, audit }));
   const pulls = new PullTracker(store, logger);
   // Scanning (src/scanner): scan jobs, stored reports, vulnerability-database updates, scan on push.
-  const scans = new ScanService({ store, driver, jobs, dataDir: cfg.dataDir, logger });
+  const scans = new ScanService({ store, driver, jobs, dataDir: cfg.dataDir, databaseUrl: cfg.databaseUrl, logger, maxMemoryMb: cfg.scanMaxMemoryMb, timeoutMinutes: cfg.scanTimeoutMinutes });
   jobs.register(scans.handler());
   await registerVulnDbJobs(jobs, store, {
     cron: cfg.vulnDbUpdateCron === 'off' ? null : cfg.vulnDbUpdateCron,

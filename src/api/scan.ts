@@ -74,7 +74,7 @@ export const scanRoutes: ApiRoute[] = [
     handler: async (c) => {
       await scanType(c);
       const { art } = await artifactOf(c);
-      if (!(await scans(c).stop(art.digest))) throw badRequest(`no scan of ${art.digest} is pending or running`);
+      if (!(await scans(c).stop(art.digest, `project:${projectOf(c).id}`))) throw badRequest(`no scan of ${art.digest} requested in this project is pending or running`);
       c.empty(202);
     },
   },
@@ -87,7 +87,8 @@ export const scanRoutes: ApiRoute[] = [
     handler: async (c) => {
       const { art } = await artifactOf(c);
       const rec = await scans(c).get(art.digest);
-      if (!rec || rec.reportId !== c.params.report_id) throw notFound(`scan report ${c.params.report_id} not found`);
+      // the log belongs to the project that requested the scan (reports are shared per digest)
+      if (!rec || rec.reportId !== c.params.report_id || (await scans(c).requestedBy(art.digest)) !== `project:${projectOf(c).id}`) throw notFound(`scan log ${c.params.report_id} not found in this project`);
       const text = Buffer.from((await scans(c).log(art.digest)) ?? '');
       c.res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': text.length });
       c.res.end(text);
@@ -115,6 +116,7 @@ export const scanRoutes: ApiRoute[] = [
       const { repo, art } = await artifactOf(c);
       const report = await scans(c).report(art.digest);
       if (!report) throw notFound(`${repo.name}@${art.digest} has not been scanned`);
+      report.artifact.name = `${repo.name}@${art.digest}`;
       c.json(200, cyclonedxDocument(report), { 'Content-Type': 'application/vnd.cyclonedx+json' });
     },
   },
@@ -128,6 +130,7 @@ export const scanRoutes: ApiRoute[] = [
       const { repo, art } = await artifactOf(c);
       const report = await scans(c).report(art.digest);
       if (!report) throw notFound(`${repo.name}@${art.digest} has not been scanned`);
+      report.artifact.name = `${repo.name}@${art.digest}`;
       c.json(200, report);
     },
   },

@@ -38,6 +38,9 @@ export interface Config {
   loginLockoutSeconds: number;
   /** cron of the vulnerability-database update job (URL sources), 'off' for none */
   vulnDbUpdateCron: string;
+  /** a server-side scan's worker heap limit (MiB) and wall-clock limit (minutes) */
+  scanMaxMemoryMb: number;
+  scanTimeoutMinutes: number;
   /** failed logins from one client address within 5 minutes that lock it (0 = no address lock) */
   loginMaxFailuresPerIp: number;
 }
@@ -72,6 +75,8 @@ export const CONFIG_FIELDS: ConfigField[] = [
   { key: 'loginMaxFailures', env: 'WHARF_LOGIN_MAX_FAILURES', yaml: 'loginMaxFailures', type: 'number', description: 'failed logins of one user name within 5 min before it is locked (default 5)' },
   { key: 'loginMaxFailuresPerIp', env: 'WHARF_LOGIN_MAX_FAILURES_PER_IP', yaml: 'loginMaxFailuresPerIp', type: 'number', description: 'failed logins from one address within 5 min before it may not verify new credentials (default 50; 0 = off)' },
   { key: 'loginLockoutSeconds', env: 'WHARF_LOGIN_LOCKOUT_SECONDS', yaml: 'loginLockoutSeconds', type: 'number', description: 'how long a locked user name stays locked (default 300)' },
+  { key: 'scanMaxMemoryMb', env: 'WHARF_SCAN_MAX_MEMORY_MB', yaml: 'scanMaxMemoryMb', type: 'number', description: "heap limit of a server-side scan's worker thread, MiB (default 2048)" },
+  { key: 'scanTimeoutMinutes', env: 'WHARF_SCAN_TIMEOUT_MINUTES', yaml: 'scanTimeoutMinutes', type: 'number', description: 'a server-side scan taking longer fails (default 30)' },
   { key: 'vulnDbUpdateCron', env: 'WHARF_VULNDB_UPDATE_CRON', yaml: 'vulnDbUpdateCron', type: 'string', description: "when the vulnerability database's URL sources are refreshed, cron (default '17 */6 * * *'; 'off' = never); applied when no schedule exists yet" },
 ];
 
@@ -115,6 +120,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     loginLockoutSeconds: Number(raw.loginLockoutSeconds ?? 300),
     loginMaxFailuresPerIp: Number(raw.loginMaxFailuresPerIp ?? 50),
     vulnDbUpdateCron: String(raw.vulnDbUpdateCron ?? '17 */6 * * *').trim(),
+    scanMaxMemoryMb: Number(raw.scanMaxMemoryMb ?? 2048),
+    scanTimeoutMinutes: Number(raw.scanTimeoutMinutes ?? 30),
   };
   for (const f of CONFIG_FIELDS) {
     const v = cfg[f.key];
@@ -132,6 +139,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
       throw new ConfigError(`WHARF_VULNDB_UPDATE_CRON: ${(e as Error).message}`);
     }
   }
+  if (cfg.scanMaxMemoryMb < 64) throw new ConfigError('WHARF_SCAN_MAX_MEMORY_MB: at least 64');
+  if (cfg.scanTimeoutMinutes <= 0) throw new ConfigError('WHARF_SCAN_TIMEOUT_MINUTES: more than 0');
   if (cfg.tokenTtlSeconds < 30) throw new ConfigError('WHARF_TOKEN_TTL_SECONDS: at least 30');
   if (cfg.loginMaxFailures < 1) throw new ConfigError('WHARF_LOGIN_MAX_FAILURES: at least 1');
   if (!/^[^\s]*:\d{1,5}$/.test(cfg.addr)) throw new ConfigError(`WHARF_ADDR: expected host:port, got ${cfg.addr}`);

@@ -6,17 +6,14 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import type { MetadataStore } from '../metadata/store.ts';
 import type { BlobDriver } from '../storage/driver.ts';
 import type { Jobs } from '../jobs/service.ts';
 import type { JobHandler } from '../jobs/types.ts';
 import type { Logger } from '../logger.ts';
-import { defaultAnalyzers } from './analyzers/index.ts';
-import { FsLayerCache } from './indexer/cache.ts';
 import { match } from './matcher.ts';
 import { highestSeverity, severityCounts, SCANNER_NAME, SCANNER_VERSION, type ScanReport } from './report/report.ts';
-import { scanImage } from './scan.ts';
-import { openLocalImage } from './source/local.ts';
 import { VulnDb } from './vulndb/store.ts';
 import type { Severity } from './types.ts';
 
@@ -51,7 +48,7 @@ interface ScanParams {
 export class ScanService {
   private readonly vulndb: VulnDb;
   constructor(
-    private readonly deps: { store: MetadataStore; driver: BlobDriver; jobs: Jobs; dataDir: string; logger: Logger },
+    private readonly deps: { store: MetadataStore; driver: BlobDriver; jobs: Jobs; dataDir: string; databaseUrl: string; logger: Logger; maxMemoryMb?: number; timeoutMinutes?: number },
   ) {
     this.vulndb = new VulnDb(deps.store);
   }
@@ -74,7 +71,7 @@ export class ScanService {
         await this.db.updateTable('scan_reports').set({ status: 'Running', started_at: t0, error: null }).where('digest', '=', digest).execute();
         ctx.log(`scanning ${digest}`);
         try {
-          const report = await this.scanNow(repository, digest, (m) => ctx.progress({ message: m }));
+          const report = await this.scanNow(repository, digest, (m) => ctx.progress({ message: m }), ctx.signal);
           const counts = severityCounts(report.vulnerabilities);
           const summary = Object.fromEntries(Object.entries(counts).filter(([, n]) => n > 0));
           await this.db
@@ -106,23 +103,53 @@ export class ScanService {
     };
   }
 
-  /** Scan one manifest of this registry now (the job's work; also used by tests). */
-  async scanNow(repository: string, digest: string, onProgress?: (m: string) => void): Promise<ScanReport> {
-    const source = await openLocalImage(`${repository}@${digest}`, { store: this.deps.store, driver: this.deps.driver }, { name: `${repository}@${digest}` });
-    try {
-      const cacheDir = path.join(this.deps.dataDir, 'scan-cache');
-      await mkdir(cacheDir, { recursive: true });
-      const sources = await this.vulndb.listSources();
-      return await scanImage(source, {
-        analyzers: defaultAnalyzers(),
-        cache: new FsLayerCache(cacheDir),
-        matcher: (input) => match(input, this.vulndb),
-        databases: sources.filter((s) => s.records > 0).map((s) => ({ name: s.name, records: s.records, updatedAt: s.importedAt ? new Date(s.importedAt).toISOString() : null })),
-        onProgress: (p) => onProgress?.(`${p.phase}: ${p.message}`),
+  /**
+   * Scan one manifest of this registry now (the job's work). Reading and analysing the image runs
+   * in a worker thread with its own heap limit and a timeout, so a hostile image can fail only its
+   * own scan; matching against the vulnerability database runs here.
+   */
+  async scanNow(repository: string, digest: string, onProgress?: (m: string) => void, signal?: AbortSignal): Promise<ScanReport> {
+    const report = await this.indexInWorker(repository, digest, onProgress, signal);
+    onProgress?.(`match: ${report.packages.length} packages`);
+    const t0 = performance.now();
+    report.vulnerabilities = await match({ os: report.os, packages: report.packages }, this.vulndb);
+    const sources = await this.vulndb.listSources();
+    report.databases = sources.filter((s) => s.records > 0).map((s) => ({ name: s.name, records: s.records, updatedAt: s.importedAt ? new Date(s.importedAt).toISOString() : null }));
+    report.durationMs += Math.round(performance.now() - t0);
+    return report;
+  }
+
+  private async indexInWorker(repository: string, digest: string, onProgress?: (m: string) => void, signal?: AbortSignal): Promise<ScanReport> {
+    const cacheDir = path.join(this.deps.dataDir, 'scan-cache');
+    await mkdir(cacheDir, { recursive: true });
+    const limitMb = this.deps.maxMemoryMb ?? 2048;
+    const timeoutMs = (this.deps.timeoutMinutes ?? 30) * 60_000;
+    return new Promise<ScanReport>((resolve, reject) => {
+      const w = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
+        workerData: { repository, digest, config: { dataDir: this.deps.dataDir, databaseUrl: this.deps.databaseUrl }, cacheDir },
+        resourceLimits: { maxOldGenerationSizeMb: limitMb },
       });
-    } finally {
-      await source.close?.();
-    }
+      let settled = false;
+      const finish = (err: Error | null, report?: ScanReport) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        void w.terminate();
+        if (err) reject(err);
+        else resolve(report!);
+      };
+      const timer = setTimeout(() => finish(new Error(`scan timed out after ${Math.round(timeoutMs / 60_000)} minutes`)), timeoutMs);
+      const onAbort = () => finish(new Error('scan stopped'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      w.on('message', (m: { type: string; message?: string; report?: ScanReport }) => {
+        if (m.type === 'progress') onProgress?.(m.message ?? '');
+        else if (m.type === 'done') finish(null, m.report);
+        else if (m.type === 'error') finish(new Error(m.message));
+      });
+      w.on('error', (e: Error & { code?: string }) => finish(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new Error(`scan ran out of memory (limit ${limitMb} MiB; WHARF_SCAN_MAX_MEMORY_MB)`) : e));
+      w.on('exit', (code) => finish(new Error(`scan worker exited (code ${code})`)));
+    });
   }
 
   /** Queue a scan of a manifest (idempotent while one is pending or running). */
@@ -144,9 +171,18 @@ export class ScanService {
     return (await this.get(digest))!;
   }
 
-  async stop(digest: string): Promise<boolean> {
+  /** The project scope ('project:<id>') that requested the current scan of a digest. */
+  async requestedBy(digest: string): Promise<string | null> {
+    const cur = await this.get(digest);
+    if (!cur || cur.jobId === null) return null;
+    return (await this.deps.jobs.get(cur.jobId))?.scope ?? null;
+  }
+
+  /** Stop the pending or running scan of a digest, if `scope` requested it. */
+  async stop(digest: string, scope: string): Promise<boolean> {
     const cur = await this.get(digest);
     if (!cur || cur.jobId === null || (cur.status !== 'Pending' && cur.status !== 'Running')) return false;
+    if ((await this.requestedBy(digest)) !== scope) return false;
     const ok = await this.deps.jobs.stop(cur.jobId);
     if (ok && cur.status === 'Pending') await this.db.updateTable('scan_reports').set({ status: 'Stopped', ended_at: Date.now() }).where('digest', '=', digest).execute();
     return ok;

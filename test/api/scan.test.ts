@@ -211,4 +211,52 @@ describe('scan API (Harbor shapes) on a real server', () => {
     expect(new Set(m.json.map((x: any) => x.repository_name))).toEqual(new Set(['manual/alpine']));
     expect((await api('GET', '/projects/autoscan/scan-notifications', undefined, guest)).status).toBe(403);
   });
+
+  it('shares a report between repositories holding the same image, without leaking the other project', async () => {
+    await skopeo.copy(`oci:${path.join(work, 'layout')}:v1`, `docker://${reg.host}/manual/same:1`, ['--dest-creds', `${reg.admin.username}:${reg.admin.password}`]);
+    const theirs = await waitScan('autoscan', 'alpine', '3.11');
+    const mine = await waitScan('manual', 'same', '1');
+    expect(mine.report_id).toBe(theirs.report_id);
+    const guest = basicAuth(GUEST.username, GUEST.password);
+    // the scan was requested in "autoscan": its log is not readable through "manual"
+    expect((await api('GET', `${art('manual', 'same', '1')}/scan/${mine.report_id}/log`, undefined, guest)).status).toBe(404);
+    expect((await api('GET', `${art('autoscan', 'alpine', '3.11')}/scan/${theirs.report_id}/log`)).status).toBe(200);
+    const full = await api('GET', `${art('manual', 'same', '1')}/additions/wharf-report`, undefined, guest);
+    expect(full.json.artifact.name).toMatch(/^manual\/same@sha256:/);
+    const sbom = await api('GET', `${art('manual', 'same', '1')}/additions/sbom`, undefined, guest);
+    expect(JSON.stringify(sbom.json)).not.toContain('autoscan');
+    expect(JSON.stringify(full.json)).not.toContain('autoscan');
+  });
+});
+
+describe('scan isolation: a scan runs in a worker with a time limit', () => {
+  it('a scan over its time limit fails on its own; the server keeps serving', async () => {
+    const reg = await startWharf({ env: { WHARF_SCAN_TIMEOUT_MINUTES: '0.0005' } });
+    const work = await mkdtemp(path.join(os.tmpdir(), 'wharf-scan-timeout-'));
+    try {
+      const b = new ImageBuilder(path.join(work, 'layout'));
+      const img = b.image({ layers: [{ files: { 'etc/os-release': 'ID=alpine\nVERSION_ID=3.19.1\n' } }] });
+      b.tag('v1', img.descriptor);
+      await b.write();
+      const skopeo = await Skopeo.create();
+      await skopeo.copy(`oci:${path.join(work, 'layout')}:v1`, `docker://${reg.host}/library/t:1`, ['--dest-creds', `${reg.admin.username}:${reg.admin.password}`]);
+      const auth = adminAuth(reg);
+      const r = await fetch(`${reg.url}/api/v2.0/projects/library/repositories/t/artifacts/1/scan`, { method: 'POST', headers: { Authorization: auth } });
+      expect(r.status).toBe(202);
+      let o: any;
+      for (let i = 0; i < 300; i++) {
+        const a = await (await fetch(`${reg.url}/api/v2.0/projects/library/repositories/t/artifacts/1?with_scan_overview=true`, { headers: { Authorization: auth } })).json();
+        o = a.scan_overview?.[MIME];
+        if (o && o.scan_status === 'Error') break;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      expect(o.scan_status).toBe('Error');
+      const log = await (await fetch(`${reg.url}/api/v2.0/projects/library/repositories/t/artifacts/1/scan/${o.report_id}/log`, { headers: { Authorization: auth } })).text();
+      expect(log).toMatch(/timed out/);
+      expect((await fetch(`${reg.url}/v2/`, { headers: { Authorization: auth } })).status).toBe(200);
+    } finally {
+      await reg.stop();
+      await rm(work, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
