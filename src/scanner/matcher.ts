@@ -111,13 +111,40 @@ interface Hit {
 class Evaluator {
   constructor(private readonly issue: (m: string) => void) {}
 
+  // Comparators memoised per match() call: the same (installed, bound) pairs recur across
+  // advisories (PyPI's explicit version lists above all), and parsing dominates a comparison.
+  private readonly memo = new Map<VersionScheme, Cmp>();
+  private cached(scheme: VersionScheme): Cmp {
+    let f = this.memo.get(scheme);
+    if (!f) {
+      const raw = cmpOf(scheme);
+      const results = new Map<string, number | Error>();
+      f = (a, b) => {
+        const k = `${a}\0${b}`;
+        let r = results.get(k);
+        if (r === undefined) {
+          try {
+            r = raw(a, b);
+          } catch (e) {
+            r = e as Error;
+          }
+          if (results.size < 1_000_000) results.set(k, r);
+        }
+        if (r instanceof Error) throw r;
+        return r;
+      };
+      this.memo.set(scheme, f);
+    }
+    return f;
+  }
+
   /**
    * The comparator of a range: SEMVER ranges compare as SemVer, ECOSYSTEM ranges by the
    * namespace's scheme. In Go both use Go's ordering (x/mod/semver, "v" optional), which is what
    * the Go vulnerability database's SEMVER ranges mean.
    */
   private comparator(scheme: VersionScheme, rangeType: 'SEMVER' | 'ECOSYSTEM'): Cmp {
-    return cmpOf(scheme === 'go' ? 'go' : rangeType === 'SEMVER' ? 'semver' : scheme);
+    return this.cached(scheme === 'go' ? 'go' : rangeType === 'SEMVER' ? 'semver' : scheme);
   }
 
   evaluate(t: Target, adv: StoredAdvisory): Hit | null {

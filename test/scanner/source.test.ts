@@ -3,16 +3,21 @@
 // registry client against a scripted HTTP server (token auth, Basic, redirects to another
 // origin, schema 1, 404, digest mismatch while streaming, timeouts).
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { createGzip, gunzipSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ImageSourceError, openImageSource, parseChallenge, parsePlatform, parseRegistryReference, selectPlatform } from '../../src/scanner/source/index.ts';
+import { ImageSourceError, openImageArchive, openImageSource, openRegistryImage, parseChallenge, parsePlatform, parseRegistryReference, selectPlatform } from '../../src/scanner/source/index.ts';
+import { checkTokenRealm, classifyAddress } from '../../src/scanner/source/registry.ts';
 import { ImageBuilder, MEDIA, buildImageLayout, readTar, sha256, zstdStoredFrame, type BuiltImage, type BuiltIndex } from '../helpers/image-builder.ts';
 
 let tmp: string;
@@ -264,6 +269,61 @@ describe('archives', () => {
     await src.close!();
     await expectCode(openImageSource(`${tarFile}:2.0`), 'MANIFEST_UNKNOWN', /example.com\/app:1.0/);
   });
+
+  /** a tar (gzip-compressed when asked) of the given files; a number is that many zero bytes */
+  async function makeTar(file: string, files: Record<string, string | number>, gzip: boolean): Promise<void> {
+    const pack = tar.pack();
+    for (const [name, content] of Object.entries(files)) pack.entry({ name }, typeof content === 'number' ? Buffer.alloc(content) : content);
+    pack.finalize();
+    if (gzip) await pipeline(pack, createGzip(), createWriteStream(file));
+    else await pipeline(pack, createWriteStream(file));
+  }
+
+  /** run f with a private TMPDIR; returns what was left in it */
+  async function leftInTmp(f: () => Promise<unknown>): Promise<string[]> {
+    const priv = await mkdtemp(path.join(tmp, 'tmpdir-'));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = priv;
+    try {
+      await f();
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    return readdir(priv);
+  }
+
+  test('a gzip bomb and an archive of too many entries are refused before they fill the disk; the temp dir is removed', async () => {
+    const bomb = path.join(tmp, 'bomb.tar.gz');
+    await makeTar(bomb, { 'manifest.json': '[]', 'blobs/zero': 16 * 1024 * 1024 }, true);
+    expect((await stat(bomb)).size).toBeLessThan(1024 * 1024);
+    let left = await leftInTmp(() => expectCode(openImageArchive(bomb, { maxUnpackedBytes: 4 * 1024 * 1024 }), 'UNSUPPORTED', /bomb\.tar\.gz: the archive unpacks to more than 4194304 bytes/));
+    expect(left).toEqual([]);
+    const many = path.join(tmp, 'many.tar');
+    await makeTar(many, Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f/${i}`, 'x'])), false);
+    left = await leftInTmp(() => expectCode(openImageArchive(many, { maxEntries: 20 }), 'UNSUPPORTED', /more than 20 entries/));
+    expect(left).toEqual([]);
+    // under the limits the same archive is only not an image
+    await expectCode(openImageArchive(many, { maxEntries: 50 }), 'UNSUPPORTED', /neither an OCI archive/);
+  });
+
+  test('a docker save manifest.json of the wrong shape is a clear error, not a TypeError', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ Config: 'c.json' }, /not a JSON array/],
+      [[], /no images/],
+      [['x'], /image 1 is not an object/],
+      [[{ Config: 'c.json', Layers: 'l.tar' }], /image 1: Layers is not a list of file names/],
+      [[{ Config: 'c.json', Layers: [1] }], /Layers is not a list of file names/],
+      [[{ Config: 5, Layers: [] }], /image 1: Config is not a file name/],
+      [[{ Config: 'c.json', Layers: [], RepoTags: 'a:b' }], /RepoTags is not a list of strings/],
+    ];
+    for (const [i, [manifest, msg]] of cases.entries()) {
+      const f = path.join(tmp, `badmanifest-${i}.tar`);
+      await makeTar(f, { 'manifest.json': JSON.stringify(manifest), 'c.json': '{}', 'l.tar': 'x' }, false);
+      const e = await expectCode(openImageArchive(f), 'UNSUPPORTED', /invalid manifest\.json: /);
+      expect(e.message).toMatch(msg);
+    }
+  });
 });
 
 describe('references and platforms', () => {
@@ -352,7 +412,9 @@ describe('registry client (scripted server)', () => {
       if (repo.startsWith('basic/')) {
         if (auth !== 'Basic ' + Buffer.from(`${USER}:${PASS}`).toString('base64')) return json(401, { errors: [{ code: 'UNAUTHORIZED', message: 'login please' }] }, { 'WWW-Authenticate': 'Basic realm="fake"' });
       } else {
-        const challenge = `Bearer realm="${origin}/token",service="fake",scope="repository:${repo}:pull"`;
+        // hostile realms: the cloud metadata address, a private host over plain http
+        const realm = repo.startsWith('ssrf/') ? 'http://169.254.169.254/latest/meta-data' : repo.startsWith('faraway/') ? 'http://10.1.2.3/token' : `${origin}/token`;
+        const challenge = `Bearer realm="${realm}",service="fake",scope="repository:${repo}:pull"`;
         if (!auth.startsWith('Bearer ')) return json(401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }, { 'WWW-Authenticate': challenge });
         if (repo.startsWith('private/') && !auth.startsWith('Bearer user-token')) return json(401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }, { 'WWW-Authenticate': challenge });
       }
@@ -434,5 +496,108 @@ describe('registry client (scripted server)', () => {
 
   test('nothing listening: a network error naming the host', async () => {
     await expectCode(openImageSource('127.0.0.1:1/x/y:z'), 'NETWORK', /127\.0\.0\.1:1/);
+  });
+
+  test('a token realm on a link-local address (cloud metadata) is refused without a request; credentials go to a private host only over https', async () => {
+    const before = reg.requests.length;
+    await expectCode(openImageSource(`${reg.host}/ssrf/app:v1`), 'UNAUTHORIZED', /refusing the token service http:\/\/169\.254\.169\.254: a link-local address, and the registry 127\.0\.0\.1:\d+ is not \(it is loopback\)/);
+    await expectCode(openImageSource(`${reg.host}/faraway/app:v1`, { username: USER, password: PASS }), 'UNAUTHORIZED', /refusing to send credentials to the token service http:\/\/10\.1\.2\.3 on another host over plain http/);
+    expect(reg.requests.length - before).toBe(2); // the two manifest requests, nothing else
+  });
+
+  test('--insecure falling back from https to http sends no credentials over plain http; anonymous access still works', async () => {
+    const before = reg.requests.length;
+    const anon = await openRegistryImage(`${reg.host}/public/app:v1`, { forceHttps: true, insecure: true });
+    expect(anon.manifestDigest).toBe(img().descriptor.digest);
+    await expectCode(openRegistryImage(`${reg.host}/private/app:v1`, { forceHttps: true, insecure: true, username: USER, password: PASS }), 'UNAUTHORIZED', /refusing to send credentials to http:\/\/127\.0\.0\.1:\d+ over plain http: .*fell back from https/);
+    await expectCode(openRegistryImage(`${reg.host}/basic/app:v1`, { forceHttps: true, insecure: true, username: USER, password: PASS }), 'UNAUTHORIZED', /refusing to send credentials to .* over plain http/);
+    const basicCreds = 'Basic ' + Buffer.from(`${USER}:${PASS}`).toString('base64');
+    expect(reg.requests.slice(before).some((r) => r.auth === basicCreds || r.auth?.startsWith('Bearer user-token'))).toBe(false);
+    // asked for plain http: credentials are sent
+    const asked = await openRegistryImage(`http://${reg.host}/private/app:v1`, { forceHttps: true, insecure: true, username: USER, password: PASS });
+    expect(asked.manifestDigest).toBe(img().descriptor.digest);
+  });
+});
+
+describe('token realm policy', () => {
+  test('address classes', () => {
+    expect(['127.0.0.1', '127.9.9.9', '::1', '[::1]', '0.0.0.0', '::ffff:127.0.0.1'].map(classifyAddress)).toEqual(Array(6).fill('loopback'));
+    expect(['169.254.169.254', 'fe80::1', 'FE80::abcd%eth0', '::ffff:169.254.1.1'].map(classifyAddress)).toEqual(Array(4).fill('link-local'));
+    expect(['10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', 'fd00::1', 'fc00::2'].map(classifyAddress)).toEqual(Array(7).fill('private'));
+    expect(['8.8.8.8', '172.32.0.1', '192.169.0.1', '2001:db8::1', 'fec0::1', 'registry.example.com'].map(classifyAddress)).toEqual(Array(6).fill(null));
+  });
+
+  test('downgrades, internal realms and credentials over plain http', () => {
+    const u = (s: string) => new URL(s);
+    const none = { haveCreds: false, realmClass: null, registryClass: null, downgraded: false } as const;
+    const creds = { ...none, haveCreds: true };
+    // (a) https registry → http realm, even on the same host, with or without credentials
+    expect(checkTokenRealm(u('http://reg.example.com/token'), u('https://reg.example.com/v2/'), none)).toMatch(/was reached over https/);
+    expect(checkTokenRealm(u('https://auth.example.com/token'), u('https://reg.example.com/v2/'), creds)).toBeUndefined();
+    // (b) Basic credentials to another host only over https; the registry's own host over http is docker's behaviour
+    expect(checkTokenRealm(u('http://auth.example.com/token'), u('http://reg.example.com/v2/'), creds)).toMatch(/on another host over plain http/);
+    expect(checkTokenRealm(u('http://auth.example.com/token'), u('http://reg.example.com/v2/'), none)).toBeUndefined();
+    expect(checkTokenRealm(u('http://reg.example.com:5001/token'), u('http://reg.example.com:5000/v2/'), creds)).toBeUndefined();
+    // (c) internal realms only for an internal registry of the same kind (private also for loopback)
+    expect(checkTokenRealm(u('https://169.254.169.254/x'), u('https://reg.example.com/v2/'), { ...none, realmClass: 'link-local' })).toMatch(/link-local address/);
+    expect(checkTokenRealm(u('https://[fe80::1]/x'), u('https://127.0.0.1:5000/v2/'), { ...none, realmClass: 'link-local', registryClass: 'loopback' })).toMatch(/link-local address/);
+    expect(checkTokenRealm(u('http://127.0.0.1:80/x'), u('http://10.0.0.5/v2/'), { ...none, realmClass: 'loopback', registryClass: 'private' })).toMatch(/a loopback address/);
+    expect(checkTokenRealm(u('https://10.0.0.6/token'), u('https://reg.example.com/v2/'), { ...creds, realmClass: 'private' })).toMatch(/a private address/);
+    expect(checkTokenRealm(u('https://10.0.0.6/token'), u('https://10.0.0.5/v2/'), { ...creds, realmClass: 'private', registryClass: 'private' })).toBeUndefined();
+    expect(checkTokenRealm(u('http://172.18.0.2:5001/token'), u('http://localhost:5000/v2/'), { ...none, realmClass: 'private', registryClass: 'loopback' })).toBeUndefined();
+    expect(checkTokenRealm(u('http://127.0.0.1:5001/token'), u('http://localhost:5000/v2/'), { ...creds, realmClass: 'loopback', registryClass: 'loopback' })).toBeUndefined();
+    // (d) after an insecure fallback no credentials over http
+    expect(checkTokenRealm(u('http://reg.example.com/token'), u('http://reg.example.com/v2/'), { ...creds, downgraded: true })).toMatch(/fell back from https/);
+    expect(checkTokenRealm(u('http://reg.example.com/token'), u('http://reg.example.com/v2/'), { ...none, downgraded: true })).toBeUndefined();
+  });
+});
+
+describe('registry client over https (self-signed, --insecure)', () => {
+  let dir: string;
+  let server: https.Server;
+  let host: string;
+  let plain: { server: http.Server; port: number };
+  const tokenReqs: { url: string; auth?: string }[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'wharf-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    // a plain-http token service on loopback (what a hostile https registry would point at)
+    plain = await listen((req, res) => {
+      tokenReqs.push({ url: req.url!, auth: req.headers.authorization });
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token: 'plain' }));
+    });
+    const img = refs.v1 as BuiltImage;
+    server = https.createServer({ key: await readFile(path.join(dir, 'k.pem')), cert: await readFile(path.join(dir, 'c.pem')) }, (req, res) => {
+      const u = new URL(req.url!, 'https://x');
+      if (u.pathname === '/token') {
+        tokenReqs.push({ url: req.url!, auth: req.headers.authorization });
+        return res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token: 'tls' }));
+      }
+      const realm = u.pathname.startsWith('/v2/down/') ? `http://127.0.0.1:${plain.port}/token` : `https://${req.headers.host}/token`;
+      if (req.headers.authorization !== 'Bearer tls') return res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="${realm}",service="tls"` }).end();
+      if (u.pathname.includes('/manifests/')) return res.writeHead(200, { 'Content-Type': MEDIA.ociManifest }).end(img.manifestBytes);
+      if (u.pathname.endsWith(img.config.digest)) return res.writeHead(200).end(img.configBytes);
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+    await new Promise((r) => plain?.server.close(r));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('an https realm on the same host gets the credentials; an http realm is refused (downgrade) before any request', async () => {
+    const src = await openRegistryImage(`https://${host}/ok/app:v1`, { insecure: true, username: 'u', password: 'p' });
+    expect(src.manifestDigest).toBe((refs.v1 as BuiltImage).descriptor.digest);
+    expect(tokenReqs.at(-1)!.auth).toBe('Basic ' + Buffer.from('u:p').toString('base64'));
+    const n = tokenReqs.length;
+    await expectCode(openRegistryImage(`https://${host}/down/app:v1`, { insecure: true, username: 'u', password: 'p' }), 'UNAUTHORIZED', /refusing the token service http:\/\/127\.0\.0\.1:\d+: 127\.0\.0\.1:\d+ was reached over https/);
+    await expectCode(openRegistryImage(`https://${host}/down/app:v1`, { insecure: true }), 'UNAUTHORIZED', /was reached over https/);
+    expect(tokenReqs.length).toBe(n);
   });
 });

@@ -2,8 +2,10 @@
 // Last-Modified; 304 leaves the rows alone), gzip (Content-Encoding and .gz bodies), the size
 // limit and the timeout, errors recorded on the source, and the 'vulndb_update' durable job.
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +16,7 @@ import { openMetadata } from '../../src/metadata/open.ts';
 import type { MetadataStore } from '../../src/metadata/store.ts';
 import { VulnDb } from '../../src/scanner/vulndb/store.ts';
 import { fetchToFile, registerVulnDbJobs, updateAll, updateFromUrl, VULNDB_UPDATE_CRON, VULNDB_UPDATE_JOB } from '../../src/scanner/vulndb/updater.ts';
+import { jsonRecords, RecordSizeError, splitJson } from '../../src/scanner/vulndb/json-stream.ts';
 import { fx } from './vulndb-lib.ts';
 
 interface Seen {
@@ -59,6 +62,8 @@ beforeAll(async () => {
       return; // never ends
     }
     if (u.pathname === '/garbage.json') return res.writeHead(200).end('<html>not json</html>\n');
+    const hop = /^\/r\/(\d+)$/.exec(u.pathname);
+    if (hop) return Number(hop[1]) === 0 ? res.writeHead(200).end('{"ok":true}\n') : res.writeHead(302, { location: `/r/${Number(hop[1]) - 1}` }).end();
     res.writeHead(404).end('no');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -136,6 +141,72 @@ describe('URL sources', () => {
     await expect(fetchToFile(`${base}/slow`, { timeoutMs: 300 })).rejects.toThrow(/timed out/);
     expect(Date.now() - t0).toBeLessThan(5000);
     await expect(fetchToFile('ftp://example.com/x')).rejects.toThrow(/only http and https/);
+  });
+});
+
+describe('redirects', () => {
+  it('http → http is followed, at most 5 times', async () => {
+    const r = await fetchToFile(`${base}/r/5`);
+    expect(r.status).toBe('downloaded');
+    if (r.status === 'downloaded') {
+      expect(await readFile(r.file, 'utf8')).toBe('{"ok":true}\n');
+      await r.cleanup();
+    }
+    await expect(fetchToFile(`${base}/r/6`)).rejects.toThrow(/more than 5 redirects/);
+  });
+
+  it('https → https is followed; https → http is refused without a request to the http URL', async () => {
+    const tls = await mkdtemp(path.join(os.tmpdir(), 'wharf-vdb-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(tls, 'k.pem'), '-out', path.join(tls, 'c.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    const srv = https.createServer({ key: await readFile(path.join(tls, 'k.pem')), cert: await readFile(path.join(tls, 'c.pem')) }, (req, res) => {
+      if (req.url === '/to-http') return res.writeHead(302, { location: `${base}/vuln-npm.json` }).end();
+      if (req.url === '/to-https') return res.writeHead(301, { location: '/data' }).end();
+      if (req.url === '/data') return res.writeHead(200).end('[]');
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const tbase = `https://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    const saved = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // the self-signed test certificate
+    try {
+      const ok = await fetchToFile(`${tbase}/to-https`);
+      expect(ok.status).toBe('downloaded');
+      if (ok.status === 'downloaded') await ok.cleanup();
+      const before = hits('/vuln-npm.json').length;
+      await expect(fetchToFile(`${tbase}/to-http`)).rejects.toThrow(/refusing a redirect from https to plain http \(http:\/\/127\.0\.0\.1:\d+\)/);
+      expect(hits('/vuln-npm.json').length).toBe(before);
+    } finally {
+      if (saved === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = saved;
+      srv.closeAllConnections();
+      await new Promise((r) => srv.close(r));
+      await rm(tls, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('one JSON record is limited in size', () => {
+  async function* chunks(s: string, size: number): AsyncGenerator<string> {
+    for (let i = 0; i < s.length; i += size) yield s.slice(i, i + size);
+  }
+  const collect = async (s: string, max: number) => {
+    const out: string[] = [];
+    for await (const p of splitJson(chunks(s, 7), { maxRecordChars: max })) out.push(p.text);
+    return out;
+  };
+
+  it('records up to the limit pass; a larger top-level value, array element or non-JSON line is a clear error', async () => {
+    const small = JSON.stringify({ id: 'x', d: 'y'.repeat(40) }); // 53 characters
+    expect(await collect(`${small}\n${small}\n`, 60)).toEqual([small, small]);
+    expect(await collect(`[${small},${small}]`, 60)).toEqual([small, small]);
+    const big = JSON.stringify({ id: 'x', d: 'y'.repeat(200) });
+    await expect(collect(`${small}\n${big}\n`, 60)).rejects.toThrow(RecordSizeError);
+    await expect(collect(big, 60)).rejects.toThrow(/a single JSON value is larger than the limit of 60 characters/);
+    await expect(collect(`[${small},${big}]`, 60)).rejects.toThrow(/a single JSON array element is larger/);
+    await expect(collect(`${'z'.repeat(200)}\n`, 60)).rejects.toThrow(/line of non-JSON text is larger/);
+    // jsonRecords passes the limit on
+    const recs = jsonRecords(chunks(big, 7), { maxRecordChars: 60 });
+    await expect(recs.next()).rejects.toThrow(RecordSizeError);
   });
 });
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FileInfo, Package } from '../types.ts';
-import { javaAnalyzer, parseJarFileName, parseManifest, parseProperties } from './java.ts';
+import { JAVA_LIMITS, javaAnalyzer, parseJarFileName, parseManifest, parseProperties } from './java.ts';
 import { makeZip } from '../../../test/fixtures/scanner/lang/make-zip.ts';
 
 const FIX = join(import.meta.dirname, '../../../test/fixtures/scanner/lang/java');
@@ -11,6 +11,44 @@ type Out = { packages?: Package[]; issues?: Array<{ path?: string; message: stri
 const analyze = (path: string, buf: Buffer) => javaAnalyzer.analyze(path, buf, info(path)) as Out;
 const fix = (name: string) => readFileSync(join(FIX, name));
 const rows = (o: Out) => (o.packages ?? []).map((p) => `${p.name}@${p.version} ${p.path}`);
+
+/**
+ * The overlapping-entries zip bomb: `zip` plus `copies` extra central-directory records that all
+ * point at the local header of the entry named `target` (renamed `rename(i)` each, so that every
+ * visit gets a unique path). The result stays a few bytes per copy.
+ */
+function overlapping(zip: Buffer, target: string, copies: number, rename: (i: number) => string): Buffer {
+  const eocd = zip.length - 22;
+  if (zip.readUInt32LE(eocd) !== 0x06054b50) throw new Error('test helper: plain EOCD expected');
+  const total = zip.readUInt16LE(eocd + 10);
+  const cdSize = zip.readUInt32LE(eocd + 12);
+  const cdOffset = zip.readUInt32LE(eocd + 16);
+  let rec: Buffer | undefined;
+  for (let p = cdOffset; p < cdOffset + cdSize; ) {
+    const n = zip.readUInt16LE(p + 28);
+    const len = 46 + n + zip.readUInt16LE(p + 30) + zip.readUInt16LE(p + 32);
+    if (zip.toString('utf8', p + 46, p + 46 + n) === target) rec = zip.subarray(p, p + 46); // fixed part, no extra/comment
+    p += len;
+  }
+  if (!rec) throw new Error(`test helper: no entry ${target}`);
+  const extra: Buffer[] = [];
+  for (let i = 0; i < copies; i++) {
+    const name = Buffer.from(rename(i));
+    const h = Buffer.from(rec);
+    h.writeUInt16LE(name.length, 28);
+    h.writeUInt16LE(0, 30);
+    h.writeUInt16LE(0, 32);
+    extra.push(h, name);
+  }
+  const more = Buffer.concat(extra);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(total + copies, 8);
+  end.writeUInt16LE(total + copies, 10);
+  end.writeUInt32LE(cdSize + more.length, 12);
+  end.writeUInt32LE(cdOffset, 16);
+  return Buffer.concat([zip.subarray(0, cdOffset + cdSize), more, end]);
+}
 
 describe('java analyzer: wants', () => {
   it('java archives by extension', () => {
@@ -125,3 +163,40 @@ describe('java analyzer: synthetic archives', () => {
     expect(parseProperties('a=b\\u0041\n# c=d\n!e=f\ng:h').get('a')).toBe('bA');
   });
 });
+
+describe('java analyzer: denial-of-service hardening', () => {
+  const pom = (g: string, a: string, v: string) => ({ name: `META-INF/maven/${g}/${a}/pom.properties`, data: Buffer.from(`groupId=${g}\nartifactId=${a}\nversion=${v}\n`) });
+  it('overlapping central-directory entries → one stored inner jar: refused, not visited thousands of times', () => {
+    const inner = makeZip(Array.from({ length: 50 }, (_, i) => pom('g', `lib${i}`, '1')));
+    const z = makeZip([pom('g', 'app', '1'), { name: 'BOOT-INF/lib/inner.jar', data: inner, method: 0 }]);
+    const bomb = overlapping(z, 'BOOT-INF/lib/inner.jar', 2000, (i) => `BOOT-INF/lib/i${i}.jar`); // 2000 × 50 packages unchecked
+    expect(bomb.length).toBeLessThan(200 * 1024);
+    const t0 = performance.now();
+    const out = analyze('app.jar', bomb);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(out.packages).toBeUndefined();
+    expect(out.issues).toEqual([{ path: 'app.jar', message: 'java: overlapping entries (zip bomb)' }]);
+    expect(analyze('app.jar', z).packages).toHaveLength(51); // without the extra records: read normally
+  });
+  it('at most maxNestedArchives nested archives per file, each charged a minimum cost', () => {
+    const empty = makeZip([]);
+    const n = JAVA_LIMITS.maxNestedArchives + 5;
+    const z = makeZip(Array.from({ length: n }, (_, i) => ({ name: `lib/a${i}-1.0.jar`, data: empty, method: 0 as const })));
+    const out = analyze('big.war', z);
+    expect(out.packages).toHaveLength(JAVA_LIMITS.maxNestedArchives); // one per nested jar, from its file name
+    expect(out.issues).toEqual([{ path: 'big.war', message: `java: more than ${JAVA_LIMITS.maxNestedArchives} nested archives in one archive; stopped reading it` }]);
+  });
+  it('at most maxPackages packages and maxIssues issues per file', () => {
+    const n = JAVA_LIMITS.maxPackages + 10;
+    const z = makeZip(Array.from({ length: n }, (_, i) => ({ ...pom('g', `a${i}`, '1'), method: 0 as const })));
+    const out = analyze('shaded.jar', z);
+    expect(out.packages).toHaveLength(JAVA_LIMITS.maxPackages);
+    expect(out.issues).toEqual([{ path: 'shaded.jar', message: `java: more than ${JAVA_LIMITS.maxPackages} packages in one archive; stopped reading it` }]);
+    // 1500 broken nested jars: 1000 issues + a summary
+    const broken = makeZip(Array.from({ length: 1500 }, (_, i) => ({ name: `lib/b${i}.jar`, data: Buffer.from('not a zip'), method: 0 as const })));
+    const bo = analyze('broken.jar', broken);
+    expect(bo.issues).toHaveLength(JAVA_LIMITS.maxIssues + 1);
+    expect(bo.issues!.at(-1)!.message).toBe('java: … 500 more issues in this archive omitted');
+  });
+});
+

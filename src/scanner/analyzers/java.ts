@@ -12,7 +12,9 @@
 // "groupId:artifactId" cannot produce a false match from a guess.
 // Nested archives (BOOT-INF/lib/*.jar, WEB-INF/lib/*.jar, lib/*.jar, or any *.jar/*.war inside an
 // .ear) are opened recursively up to depth 4 and named "outer.jar!BOOT-INF/lib/inner.jar".
-// Limits (zip.ts) are shared across the nesting: one budget of 512 MiB inflated bytes per file.
+// Limits (zip.ts) are shared across the nesting: one budget of 512 MiB inflated bytes per file, of
+// which every nested archive opened costs at least NESTED_VISIT_COST; at most MAX_NESTED_ARCHIVES
+// nested archives, MAX_PACKAGES packages and MAX_ISSUES issues (+ one summary) per analyzed file.
 import type { AnalyzerOutput, FileAnalyzer, FileInfo, Package, ScanIssue } from '../types.ts';
 import { purlOf } from '../purl.ts';
 import { DEFAULT_ZIP_LIMITS, readZipDirectory, readZipEntry, ZipError, type InflateBudget, type ZipEntry } from './zip.ts';
@@ -22,6 +24,19 @@ const POM_RE = /^META-INF\/maven\/([^/]+)\/([^/]+)\/pom\.properties$/;
 const MAX_DEPTH = 4;
 const TOTAL_INFLATE_BUDGET = 512 * 1024 * 1024;
 const SMALL_FILE_LIMIT = 1024 * 1024; // pom.properties / MANIFEST.MF
+export const JAVA_LIMITS = {
+  /** packages reported for one analyzed file (a real fat jar has hundreds) */
+  maxPackages: 50_000,
+  /** issues kept for one analyzed file; further ones are counted in one summary issue */
+  maxIssues: 1000,
+  /** nested archives opened for one analyzed file, at any depth */
+  maxNestedArchives: 10_000,
+  /** charged to the inflate budget for every nested archive opened, whatever its size */
+  nestedVisitCost: 16 * 1024,
+} as const;
+
+/** Thrown to stop walking once a per-file cap is reached (reported as one issue). */
+class StopWalk extends Error {}
 
 /** java.util.Properties, the subset pom.properties uses (plus escapes and continuations). */
 export function parseProperties(text: string): Map<string, string> {
@@ -73,14 +88,24 @@ const unresolved = (s: string | undefined) => !s || s.includes('${');
 interface Ctx {
   budget: InflateBudget;
   issues: ScanIssue[];
+  omittedIssues: number;
   packages: Package[];
   seen: Set<string>;
+  nested: number;
+}
+
+function issue(ctx: Ctx, path: string, message: string): void {
+  if (ctx.issues.length < JAVA_LIMITS.maxIssues) ctx.issues.push({ path, message: message.length > 500 ? message.slice(0, 500) + '…' : message });
+  else ctx.omittedIssues++;
 }
 
 function add(ctx: Ctx, groupId: string | undefined, artifactId: string, version: string, path: string): void {
   const name = groupId ? `${groupId}:${artifactId}` : artifactId;
   const key = `${name}\0${version}\0${path}`;
   if (ctx.seen.has(key)) return;
+  if (ctx.packages.length >= JAVA_LIMITS.maxPackages) {
+    throw new StopWalk(`java: more than ${JAVA_LIMITS.maxPackages} packages in one archive; stopped reading it`);
+  }
   ctx.seen.add(key);
   const p: Package = { type: 'maven', name, version, path };
   p.purl = purlOf(p);
@@ -89,13 +114,13 @@ function add(ctx: Ctx, groupId: string | undefined, artifactId: string, version:
 
 function small(buf: Buffer, e: ZipEntry, ctx: Ctx, where: string): string | undefined {
   if (e.uncompressedSize > SMALL_FILE_LIMIT) {
-    ctx.issues.push({ path: where, message: `java: ${e.name} is ${e.uncompressedSize} bytes, skipped` });
+    issue(ctx, where, `java: ${e.name} is ${e.uncompressedSize} bytes, skipped`);
     return undefined;
   }
   try {
     return readZipEntry(buf, e, ctx.budget).toString('utf8');
   } catch (err) {
-    ctx.issues.push({ path: where, message: `java: ${(err as Error).message}` });
+    issue(ctx, where, `java: ${(err as Error).message}`);
     return undefined;
   }
 }
@@ -109,7 +134,7 @@ function walkArchive(buf: Buffer, path: string, depth: number, ctx: Ctx): void {
   try {
     entries = readZipDirectory(buf, DEFAULT_ZIP_LIMITS);
   } catch (e) {
-    ctx.issues.push({ path, message: `java: ${(e as Error).message}` });
+    issue(ctx, path, `java: ${(e as Error).message}`);
     return;
   }
   let poms = 0;
@@ -157,14 +182,23 @@ function walkArchive(buf: Buffer, path: string, depth: number, ctx: Ctx): void {
     if (!isNestedArchive(e.name)) continue;
     const inner = `${path}!${e.name}`;
     if (depth + 1 > MAX_DEPTH) {
-      ctx.issues.push({ path: inner, message: `java: nested archive deeper than ${MAX_DEPTH} levels, skipped` });
+      issue(ctx, inner, `java: nested archive deeper than ${MAX_DEPTH} levels, skipped`);
       continue;
     }
+    if (++ctx.nested > JAVA_LIMITS.maxNestedArchives) {
+      throw new StopWalk(`java: more than ${JAVA_LIMITS.maxNestedArchives} nested archives in one archive; stopped reading it`);
+    }
+    // every visit costs something, even of a tiny stored jar (no copy is made of those)
+    if (ctx.budget.remaining < JAVA_LIMITS.nestedVisitCost) {
+      issue(ctx, inner, `java: ${e.name}: inflated-size budget for this file exhausted`);
+      continue;
+    }
+    ctx.budget.remaining -= JAVA_LIMITS.nestedVisitCost;
     let data: Buffer;
     try {
       data = readZipEntry(buf, e, ctx.budget);
     } catch (err) {
-      ctx.issues.push({ path: inner, message: `java: ${(err as Error).message}` });
+      issue(ctx, inner, `java: ${(err as Error).message}`);
       continue;
     }
     walkArchive(data, inner, depth + 1, ctx);
@@ -172,13 +206,15 @@ function walkArchive(buf: Buffer, path: string, depth: number, ctx: Ctx): void {
 }
 
 export function analyzeJavaArchive(path: string, content: Buffer): AnalyzerOutput {
-  const ctx: Ctx = { budget: { remaining: TOTAL_INFLATE_BUDGET }, issues: [], packages: [], seen: new Set() };
+  const ctx: Ctx = { budget: { remaining: TOTAL_INFLATE_BUDGET }, issues: [], omittedIssues: 0, packages: [], seen: new Set(), nested: 0 };
   try {
     walkArchive(content, path, 1, ctx);
   } catch (e) {
-    if (!(e instanceof ZipError || e instanceof RangeError)) throw e;
-    ctx.issues.push({ path, message: `java: ${e.message}` });
+    if (e instanceof StopWalk) ctx.issues.push({ path, message: e.message });
+    else if (e instanceof ZipError || e instanceof RangeError) issue(ctx, path, `java: ${e.message}`);
+    else throw e;
   }
+  if (ctx.omittedIssues > 0) ctx.issues.push({ path, message: `java: … ${ctx.omittedIssues} more issues in this archive omitted` });
   const out: AnalyzerOutput = {};
   if (ctx.packages.length) out.packages = ctx.packages;
   if (ctx.issues.length) out.issues = ctx.issues;
@@ -187,7 +223,8 @@ export function analyzeJavaArchive(path: string, content: Buffer): AnalyzerOutpu
 
 export const javaAnalyzer: FileAnalyzer = {
   name: 'java',
-  version: 1,
+  // 2: overlapping-entry zip bombs refused; package / issue / nested-archive caps
+  version: 2,
   // fat jars / wars of large services reach 100+ MB
   maxBytes: 128 * 1024 * 1024,
   wants(path: string, _info: FileInfo): boolean {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
-import { parseRpmHeader, parseRpmdbSqlite, parseSourceRpm, rpmAnalyzer, rpmLegacyDbAnalyzer, rpmPurl, RPMTAG } from './rpm.ts';
+import { parseRpmHeader, parseRpmdbSqlite, parseSourceRpm, rpmAnalyzer, rpmLegacyDbAnalyzer, rpmPurl, RPMDB_LIMITS, RPMTAG } from './rpm.ts';
 
 const db = readFileSync(new URL('../../../test/fixtures/scanner/os/rpmdb.sqlite', import.meta.url));
 
@@ -105,5 +105,68 @@ describe('rpm sqlite rpmdb', () => {
     expect(rpmAnalyzer.wants('var/lib/rpm/Packages', info)).toBe(false);
     const out = await rpmLegacyDbAnalyzer.analyze('var/lib/rpm/Packages', Buffer.alloc(0), info);
     expect(out.issues![0]!.message).toBe('Berkeley DB rpmdb not supported; its RPM packages were not listed');
+  });
+});
+
+describe('rpm sqlite rpmdb: hostile databases (DoS hardening)', () => {
+  const messages = (o: { issues?: Array<{ message: string }> }) => (o.issues ?? []).map((i) => i.message);
+
+  test('Packages as a VIEW over a recursive CTE (a few KiB → unbounded rows) is refused without reading it', () => {
+    const mem = new Database(':memory:');
+    mem.exec(`CREATE VIEW Packages AS WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 300000)
+              SELECT n AS hnum, x'0000' AS blob FROM c`);
+    const file = mem.serialize();
+    expect(file.length).toBeLessThan(16 * 1024);
+    const t0 = performance.now();
+    const out = parseRpmdbSqlite('var/lib/rpm/rpmdb.sqlite', file);
+    expect(performance.now() - t0).toBeLessThan(500);
+    expect(out.packages).toBeUndefined();
+    expect(messages(out)).toEqual([expect.stringMatching(/Packages is a view, not a table; refused/)]);
+  });
+
+  test('zeroblob() view rows, virtual tables and generated columns are refused too', () => {
+    const view = new Database(':memory:');
+    view.exec('CREATE VIEW Packages AS SELECT 1 AS hnum, zeroblob(200000000) AS blob');
+    expect(messages(parseRpmdbSqlite('p', view.serialize()))).toEqual([expect.stringMatching(/view, not a table/)]);
+    const vt = new Database(':memory:');
+    vt.exec('CREATE VIRTUAL TABLE Packages USING fts5(hnum, blob)');
+    expect(messages(parseRpmdbSqlite('p', vt.serialize()))[0]).toMatch(/virtual table; refused/);
+    const gen = new Database(':memory:');
+    gen.exec('CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, seed INTEGER, blob BLOB AS (zeroblob(seed)))');
+    gen.prepare('INSERT INTO Packages (seed) VALUES (?)').run(100_000_000);
+    expect(messages(parseRpmdbSqlite('p', gen.serialize()))).toEqual([expect.stringMatching(/Packages.blob is a generated or hidden column; refused/)]);
+  });
+
+  test('a header blob over 1 MiB is skipped without being parsed', () => {
+    const good = header([[RPMTAG.NAME, 6, 'bash'], [RPMTAG.VERSION, 6, '5.1.8']]);
+    const mem = new Database(':memory:');
+    mem.exec('CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)');
+    const ins = mem.prepare('INSERT INTO Packages (blob) VALUES (?)');
+    ins.run(Buffer.concat([good, Buffer.alloc(RPMDB_LIMITS.maxHeaderBytes)])); // parses, but is oversized
+    ins.run(good);
+    const out = parseRpmdbSqlite('p', mem.serialize());
+    expect(out.packages!.map((p) => p.name)).toEqual(['bash']);
+    expect(messages(out)).toEqual([`rpmdb package 1: header of ${good.length + RPMDB_LIMITS.maxHeaderBytes} bytes is over the 1048576-byte limit; skipped`]);
+  });
+
+  test('row limit and issue cap: a table of many bad rows yields bounded output', () => {
+    const mem = new Database(':memory:');
+    mem.exec(`CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);
+              WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3000) INSERT INTO Packages (blob) SELECT x'00000000' FROM c;`);
+    const out = parseRpmdbSqlite('p', mem.serialize(), { maxRows: 2000, maxIssues: 50 });
+    const m = messages(out);
+    expect(m).toHaveLength(51);
+    expect(m[0]).toMatch(/package 1: malformed header/);
+    expect(m[50]).toBe('… 1951 more issues in this rpmdb omitted'); // 2000 malformed + the row-limit issue
+    // the default caps: 1000 issues
+    const dflt = messages(parseRpmdbSqlite('p', mem.serialize()));
+    expect(dflt).toHaveLength(RPMDB_LIMITS.maxIssues + 1);
+    expect(dflt.at(-1)).toBe('… 2000 more issues in this rpmdb omitted');
+  });
+
+  test('the analyzer never reads a database over its size limit', () => {
+    expect(rpmAnalyzer.maxBytes).toBe(RPMDB_LIMITS.maxFileBytes);
+    const big = Buffer.concat([db, Buffer.alloc(1024)]);
+    expect(messages(parseRpmdbSqlite('p', big, { maxFileBytes: db.length }))[0]).toMatch(/over the \d+-byte limit; not read/);
   });
 });

@@ -134,9 +134,48 @@ export function packageFromHeader(h: RpmHeader, path: string): Package | undefin
   return p;
 }
 
-export function parseRpmdbSqlite(path: string, content: Buffer): AnalyzerOutput {
+/** Limits for reading an untrusted sqlite rpmdb (the file, its schema and its rows are the image's). */
+export const RPMDB_LIMITS = {
+  /** largest database file read (also the analyzer's maxBytes) */
+  maxFileBytes: 64 * 1024 * 1024,
+  /** a header blob larger than this is skipped with an issue (real headers are a few KiB to ~200 KiB) */
+  maxHeaderBytes: 1024 * 1024,
+  /** rows read from Packages; the rest are reported once (real databases hold a few thousand) */
+  maxRows: 200_000,
+  /** issues kept per database, then one summary issue */
+  maxIssues: 1000,
+} as const;
+
+type RpmdbLimits = { [K in keyof typeof RPMDB_LIMITS]: number };
+
+/**
+ * Checks that `Packages` is an ordinary table with ordinary `hnum` and `blob` columns: a view (a
+ * recursive CTE yields unbounded rows from a few KiB), a virtual table or generated columns would
+ * run the image's SQL. Returns the problem, or undefined when the schema is acceptable.
+ */
+function checkSchema(db: Database.Database): string | undefined {
+  const objs = db.prepare("SELECT type, sql FROM sqlite_master WHERE name = 'Packages' COLLATE NOCASE").all() as Array<{ type: unknown; sql: unknown }>;
+  const table = objs.find((o) => o.type === 'table');
+  if (!table) {
+    return objs.length ? `Packages is a ${String(objs[0]!.type).slice(0, 20)}, not a table; refused` : 'no Packages table';
+  }
+  if (typeof table.sql !== 'string' || /^\s*create\s+virtual\b/i.test(table.sql)) return 'Packages is a virtual table; refused';
+  const cols = db.prepare("SELECT name, hidden FROM pragma_table_xinfo('Packages')").all() as Array<{ name: unknown; hidden: unknown }>;
+  for (const want of ['hnum', 'blob']) {
+    const c = cols.find((x) => typeof x.name === 'string' && x.name.toLowerCase() === want);
+    if (!c) return `Packages has no ${want} column`;
+    if (c.hidden !== 0) return `Packages.${want} is a generated or hidden column; refused`;
+  }
+  return undefined;
+}
+
+export function parseRpmdbSqlite(path: string, content: Buffer, limits: Partial<RpmdbLimits> = {}): AnalyzerOutput {
+  const lim: RpmdbLimits = { ...RPMDB_LIMITS, ...limits };
   if (content.length < 100 || content.subarray(0, 16).toString('latin1') !== 'SQLite format 3\0') {
     return { issues: [{ path, message: 'not an SQLite database' }] };
+  }
+  if (content.length > lim.maxFileBytes) {
+    return { issues: [{ path, message: `sqlite rpmdb is ${content.length} bytes, over the ${lim.maxFileBytes}-byte limit; not read` }] };
   }
   // a copy; WAL mode (bytes 18/19 = 2) cannot be deserialised: read it as a rollback-journal db
   const buf = Buffer.from(content);
@@ -144,27 +183,62 @@ export function parseRpmdbSqlite(path: string, content: Buffer): AnalyzerOutput 
   if (buf[19] === 2) buf[19] = 1;
   const packages: Package[] = [];
   const issues: ScanIssue[] = [];
+  let omitted = 0;
+  const issue = (message: string) => {
+    if (issues.length < lim.maxIssues) issues.push({ path, message });
+    else omitted++;
+  };
   let db: Database.Database | undefined;
   try {
     db = new Database(buf, { readonly: true });
-    const rows = db.prepare('SELECT hnum, blob FROM Packages ORDER BY hnum').iterate() as Iterable<{ hnum: number; blob: unknown }>;
-    for (const row of rows) {
-      if (!(row.blob instanceof Uint8Array)) {
-        issues.push({ path, message: `rpmdb package ${row.hnum}: header is not a blob; skipped` });
-        continue;
-      }
-      try {
-        const p = packageFromHeader(parseRpmHeader(row.blob), path);
-        if (p) packages.push(p);
-      } catch (err) {
-        issues.push({ path, message: `rpmdb package ${row.hnum}: malformed header (${err instanceof Error ? err.message : String(err)}); skipped` });
+    db.unsafeMode(false);
+    // the schema is the image's: no functions it marks unsafe, no temp files on the host
+    db.pragma('trusted_schema = OFF');
+    db.pragma('temp_store = MEMORY');
+    db.pragma('cell_size_check = ON');
+    const bad = checkSchema(db);
+    if (bad) {
+      issue(`cannot read the sqlite rpmdb: ${bad}`);
+    } else {
+      // no ORDER BY (a sort of an attacker-sized table): rowid order, which is hnum order in rpm's
+      // schema (hnum INTEGER PRIMARY KEY). typeof()/length() of a blob read only its record header,
+      // so an oversized blob is never loaded.
+      const stmt = db.prepare(
+        `SELECT CASE WHEN typeof(hnum) = 'integer' THEN hnum END AS hnum,
+                typeof(blob) AS t,
+                CASE WHEN typeof(blob) = 'blob' THEN length(blob) ELSE 0 END AS len,
+                CASE WHEN typeof(blob) = 'blob' AND length(blob) <= ? THEN blob END AS blob
+           FROM Packages`,
+      );
+      let n = 0;
+      for (const row of stmt.iterate(lim.maxHeaderBytes) as Iterable<{ hnum: number | null; t: string; len: number; blob: unknown }>) {
+        if (++n > lim.maxRows) {
+          issue(`rpmdb has more than ${lim.maxRows} packages; the rest were not read`);
+          break;
+        }
+        const id = row.hnum ?? `#${n}`;
+        if (row.t !== 'blob') {
+          issue(`rpmdb package ${id}: header is not a blob; skipped`);
+          continue;
+        }
+        if (row.len > lim.maxHeaderBytes || !(row.blob instanceof Uint8Array)) {
+          issue(`rpmdb package ${id}: header of ${row.len} bytes is over the ${lim.maxHeaderBytes}-byte limit; skipped`);
+          continue;
+        }
+        try {
+          const p = packageFromHeader(parseRpmHeader(row.blob), path);
+          if (p) packages.push(p);
+        } catch (err) {
+          issue(`rpmdb package ${id}: malformed header (${(err instanceof Error ? err.message : String(err)).slice(0, 200)}); skipped`);
+        }
       }
     }
   } catch (err) {
-    issues.push({ path, message: `cannot read the sqlite rpmdb: ${err instanceof Error ? err.message : String(err)}` });
+    issue(`cannot read the sqlite rpmdb: ${(err instanceof Error ? err.message : String(err)).slice(0, 300)}`);
   } finally {
     db?.close();
   }
+  if (omitted > 0) issues.push({ path, message: `… ${omitted} more issues in this rpmdb omitted` });
   const out: AnalyzerOutput = {};
   if (packages.length) out.packages = packages;
   if (issues.length) out.issues = issues;
@@ -173,8 +247,9 @@ export function parseRpmdbSqlite(path: string, content: Buffer): AnalyzerOutput 
 
 export const rpmAnalyzer: FileAnalyzer = {
   name: 'rpm',
-  version: 1,
-  maxBytes: 64 * 1024 * 1024,
+  // 2: schema checks, row / header-size / issue limits (DoS hardening)
+  version: 2,
+  maxBytes: RPMDB_LIMITS.maxFileBytes,
   wants: (path) => RPMDB_SQLITE_PATHS.has(path),
   analyze: (path, content) => parseRpmdbSqlite(path, content),
 };

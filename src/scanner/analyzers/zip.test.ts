@@ -9,6 +9,44 @@ const FIX = join(import.meta.dirname, '../../../test/fixtures/scanner/lang/java'
 
 const budget = () => ({ remaining: 1 << 30 });
 
+/**
+ * The overlapping-entries zip bomb: `zip` plus `copies` extra central-directory records that all
+ * point at the local header of the entry named `target` (renamed `rename(i)` each, so that every
+ * visit gets a unique path). The result stays a few bytes per copy.
+ */
+function overlapping(zip: Buffer, target: string, copies: number, rename: (i: number) => string): Buffer {
+  const eocd = zip.length - 22;
+  if (zip.readUInt32LE(eocd) !== 0x06054b50) throw new Error('test helper: plain EOCD expected');
+  const total = zip.readUInt16LE(eocd + 10);
+  const cdSize = zip.readUInt32LE(eocd + 12);
+  const cdOffset = zip.readUInt32LE(eocd + 16);
+  let rec: Buffer | undefined;
+  for (let p = cdOffset; p < cdOffset + cdSize; ) {
+    const n = zip.readUInt16LE(p + 28);
+    const len = 46 + n + zip.readUInt16LE(p + 30) + zip.readUInt16LE(p + 32);
+    if (zip.toString('utf8', p + 46, p + 46 + n) === target) rec = zip.subarray(p, p + 46); // fixed part, no extra/comment
+    p += len;
+  }
+  if (!rec) throw new Error(`test helper: no entry ${target}`);
+  const extra: Buffer[] = [];
+  for (let i = 0; i < copies; i++) {
+    const name = Buffer.from(rename(i));
+    const h = Buffer.from(rec);
+    h.writeUInt16LE(name.length, 28);
+    h.writeUInt16LE(0, 30);
+    h.writeUInt16LE(0, 32);
+    extra.push(h, name);
+  }
+  const more = Buffer.concat(extra);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(total + copies, 8);
+  end.writeUInt16LE(total + copies, 10);
+  end.writeUInt32LE(cdSize + more.length, 12);
+  end.writeUInt32LE(cdOffset, 16);
+  return Buffer.concat([zip.subarray(0, cdOffset + cdSize), more, end]);
+}
+
 describe('zip reader', () => {
   it('reads a real jar like unzip does (commons-cli-1.5.0.jar)', () => {
     const buf = readFileSync(join(FIX, 'commons-cli-1.5.0.jar'));
@@ -83,5 +121,29 @@ describe('zip reader', () => {
         expect(err).toBeInstanceOf(ZipError);
       }
     }
+  });
+
+  it('overlapping entries (the non-recursive zip bomb) are refused: shared, overlapping, into the directory', () => {
+    const inner = makeZip([{ name: 'META-INF/maven/g/a/pom.properties', data: Buffer.from('groupId=g\nartifactId=a\nversion=1\n') }]);
+    const z = makeZip([{ name: 'a.txt', data: Buffer.from('hello') }, { name: 'lib/inner.jar', data: inner, method: 0 }]);
+    expect(readZipDirectory(z)).toHaveLength(2); // the well-formed archive is fine
+    // 1000 directory records → one stored jar: ~60 bytes each
+    const bomb = overlapping(z, 'lib/inner.jar', 1000, (i) => `lib/x${i}.jar`);
+    expect(bomb.length).toBeLessThan(z.length + 1000 * 70);
+    expect(() => readZipDirectory(bomb)).toThrow(/overlapping entries \(zip bomb\)/);
+    // an entry whose data overlaps the next local header
+    const cen = z.readUInt32LE(z.length - 22 + 16); // the outer directory (the stored jar has one too)
+    const grown = Buffer.from(z);
+    grown.writeUInt32LE(grown.readUInt32LE(cen + 20) + 1, cen + 20); // a.txt's compressed size
+    expect(() => readZipDirectory(grown)).toThrow(/overlapping entries/);
+    // the last entry's data running into the central directory
+    const cen2 = cen + 46 + 'a.txt'.length;
+    const intoCd = Buffer.from(z);
+    intoCd.writeUInt32LE(intoCd.readUInt32LE(cen2 + 20) + 10, cen2 + 20);
+    intoCd.writeUInt32LE(intoCd.readUInt32LE(cen2 + 24) + 10, cen2 + 24);
+    expect(() => readZipDirectory(intoCd)).toThrow(/central directory/);
+    // ZIP64 and a prepended launch script: still checked, still fine when well-formed
+    const z64 = Buffer.concat([Buffer.from('#!/bin/sh\n'), makeZip([{ name: 'a', data: Buffer.from('1') }, { name: 'b', data: Buffer.from('2') }], { zip64: true })]);
+    expect(readZipDirectory(z64).map((e) => readZipEntry(z64, e, budget()).toString())).toEqual(['1', '2']);
   });
 });

@@ -8,7 +8,8 @@
 // Limits, so that a hostile archive costs bounded time and memory: the number of entries, each
 // entry's inflated size (checked against the declared size and enforced by zlib's
 // maxOutputLength), the compression ratio of large entries, and a budget of inflated bytes
-// shared by the caller across nested archives. Violations throw ZipError; callers turn that into a
+// shared by the caller across nested archives, and entries that overlap each other or the central
+// directory (the overlapping-entries zip bomb). Violations throw ZipError; callers turn that into a
 // ScanIssue.
 
 import { inflateRawSync } from 'node:zlib';
@@ -150,7 +151,30 @@ function readDirectory(buf: Buffer, limits: ZipLimits): ZipEntry[] {
     entries.push({ name, method, flags, crc32, compressedSize: csize, uncompressedSize: usize, localHeaderOffset: loff + shift });
     p += 46 + nlen + xlen + clen;
   }
+  checkOverlaps(buf, entries, cdStart);
   return entries;
+}
+
+/**
+ * Every entry must own its bytes: local header + name + extra + data, disjoint from every other
+ * entry and from the central directory. Overlapping entries (many directory records pointing at one
+ * stored nested archive, or at the directory itself) are the "non-recursive zip bomb" and let a
+ * small file be analyzed a thousand times over; no archiver writes them (Info-ZIP refuses them too).
+ */
+function checkOverlaps(buf: Buffer, entries: ZipEntry[], cdStart: number): void {
+  if (entries.length === 0) return;
+  const spans: Array<[number, number]> = entries.map((e) => {
+    const lh = e.localHeaderOffset;
+    // an unreadable local header is readZipEntry's to report; it still claims its 30 bytes
+    const head = lh >= 0 && lh + 30 <= buf.length && buf.readUInt32LE(lh) === SIG_LOC ? 30 + buf.readUInt16LE(lh + 26) + buf.readUInt16LE(lh + 28) : 30;
+    return [lh, lh + head + e.compressedSize];
+  });
+  spans.sort((a, b) => a[0] - b[0]);
+  for (let i = 0; i < spans.length; i++) {
+    const [start, end] = spans[i]!;
+    if (i > 0 && start < spans[i - 1]![1]) throw new ZipError('overlapping entries (zip bomb)');
+    if (start < cdStart && end > cdStart) throw new ZipError('overlapping entries (zip bomb): entry data runs into the central directory');
+  }
 }
 
 /** The entry's bytes, inflated when needed, within the limits and the shared budget. */

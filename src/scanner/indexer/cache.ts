@@ -7,7 +7,7 @@ import type { FileAnalyzer, LayerCache, LayerIndex } from '../types.ts';
 import type { LayerLimits } from './layer-reader.ts';
 
 /** Bump when the reader's output for the same input changes. */
-export const READER_VERSION = 1;
+export const READER_VERSION = 2;
 
 export function analyzerFingerprint(analyzers: readonly Pick<FileAnalyzer, 'name' | 'version'>[]): string {
   const ids = analyzers.map((a) => `${a.name}@${a.version}`).sort();

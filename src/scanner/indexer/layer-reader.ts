@@ -24,6 +24,20 @@ export interface LayerLimits {
   maxIssues: number;
   /** file contents kept in memory so that a later hardlink to them can be analyzed */
   maxRetainedBytes: number;
+  /** analyzer output items (packages + findings + issues) kept per layer */
+  maxOutputItems: number;
+  /** bytes analyzed again through hardlinks (each link re-runs the analyzers on its target) */
+  maxRelinkBytes: number;
+  /** analyzed files (LayerIndex.files entries) per layer */
+  maxFiles: number;
+  /** symlinks + hardlinks recorded per layer */
+  maxLinks: number;
+  /** whiteouts + opaque directories recorded per layer */
+  maxWhiteouts: number;
+  /** estimated bytes of everything kept in the LayerIndex (paths, link targets, outputs) */
+  maxIndexBytes: number;
+  /** longest issue message kept, in characters (longer ones are truncated) */
+  maxIssueLength: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<LayerLimits> = Object.freeze({
@@ -33,6 +47,13 @@ export const DEFAULT_LIMITS: Readonly<LayerLimits> = Object.freeze({
   maxPathLength: 4096,
   maxIssues: 1000,
   maxRetainedBytes: 32 * 1024 ** 2,
+  maxOutputItems: 500_000,
+  maxRelinkBytes: 256 * 1024 ** 2,
+  maxFiles: 200_000,
+  maxLinks: 500_000,
+  maxWhiteouts: 500_000,
+  maxIndexBytes: 256 * 1024 ** 2,
+  maxIssueLength: 500,
 });
 
 export const DEFAULT_ANALYZER_MAX_BYTES = 8 * 1024 ** 2;
@@ -119,8 +140,13 @@ export async function readLayerDetailed(blob: Readable, opts: ReadLayerOptions):
   let compression: Compression = 'none';
   const retained = new Map<string, Buffer>();
   let retainedBytes = 0;
+  // budgets for what this layer keeps (see LayerLimits)
+  let outputItems = 0;
+  let relinkBytes = 0;
+  let indexBytes = 0;
 
   const issue = (message: string, path?: string) => {
+    message = truncate(message, limits.maxIssueLength);
     if (issues.length < limits.maxIssues) issues.push(path === undefined ? { message } : { path, message });
     else omittedIssues++;
   };
@@ -167,6 +193,13 @@ export async function readLayerDetailed(blob: Readable, opts: ReadLayerOptions):
   extract.on('error', (err: unknown) => {
     tarError ??= err;
   });
+  /** Charges `n` estimated bytes to the index budget; false (and the layer stopped) when over it. */
+  const chargeIndex = (n: number): boolean => {
+    indexBytes += n;
+    if (indexBytes <= limits.maxIndexBytes) return true;
+    stop(`layer index would exceed ${limits.maxIndexBytes} bytes kept in memory; stopped reading the layer`);
+    return false;
+  };
   const extractClosed = new Promise<void>((resolve) => {
     extract.on('close', () => resolve());
   });
@@ -207,6 +240,7 @@ export async function readLayerDetailed(blob: Readable, opts: ReadLayerOptions):
       if (a.contentless) buf = EMPTY;
       else if (content && content.length <= analyzerCap(a, limits)) buf = content;
       else continue;
+      if (stopped) return;
       let output: AnalyzerOutput;
       try {
         output = await a.analyze(path, buf, info);
@@ -214,7 +248,20 @@ export async function readLayerDetailed(blob: Readable, opts: ReadLayerOptions):
         issue(`analyzer ${a.name} failed: ${errMessage(err)}`, path);
         continue;
       }
-      files.push({ analyzer: a.name, path, output: cleanOutput(output) });
+      if (stopped) return;
+      const clean = cleanOutput(output, limits.maxIssueLength);
+      const items = (clean.packages?.length ?? 0) + (clean.findings?.length ?? 0) + (clean.issues?.length ?? 0);
+      if (outputItems + items > limits.maxOutputItems) {
+        stop(`analyzer output of this layer exceeds ${limits.maxOutputItems} packages/findings/issues (at ${truncate(path, 200)}); stopped reading the layer`);
+        return;
+      }
+      if (files.length >= limits.maxFiles) {
+        stop(`layer has more than ${limits.maxFiles} analyzed files; stopped reading it`);
+        return;
+      }
+      if (!chargeIndex(64 + path.length + a.name.length + estimateBytes(clean))) return;
+      outputItems += items;
+      files.push({ analyzer: a.name, path, output: clean });
     }
   };
 
@@ -244,6 +291,14 @@ export async function readLayerDetailed(blob: Readable, opts: ReadLayerOptions):
     }
     let content: Buffer | undefined;
     if (fits.length > 0) content = await reader.all(info.size);
+    if (content && reader instanceof RetainedReader) {
+      // each hardlink re-runs the analyzers on its target's content: bounded per layer
+      relinkBytes += content.length;
+      if (relinkBytes > limits.maxRelinkBytes) {
+        stop(`hardlinks re-analyze more than ${limits.maxRelinkBytes} bytes in this layer; stopped reading it`);
+        return false;
+      }
+    }
     await runAnalyzers(path, info, selected, content);
     if (content && reader instanceof EntryReader) retain(path, content);
     return true;
@@ -271,14 +326,19 @@ export async function readLayerDetailed(blob: Readable, opts: ReadLayerOptions):
       const base = basenameOf(path);
       const dir = dirnameOf(path);
       if (base.startsWith('.wh.')) {
-        if (base === '.wh..wh..opq') opaqueDirs.push(dir);
-        else if (base.startsWith('.wh..wh.')) {
-          /* other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): not part of the file system */
-        } else {
-          const name = base.slice(4);
-          if (name === '' || name === '.' || name === '..') issue(`invalid whiteout entry "${rawName}"; skipped`, path);
-          else whiteouts.push(dir ? `${dir}/${name}` : name);
+        if (base.startsWith('.wh..wh.') && base !== '.wh..wh..opq') return; // other AUFS metadata (.wh..wh.plnk): not part of the file system
+        const name = base.slice(4);
+        if (base !== '.wh..wh..opq' && (name === '' || name === '.' || name === '..')) {
+          issue(`invalid whiteout entry "${rawName}"; skipped`, path);
+          return;
         }
+        if (whiteouts.length + opaqueDirs.length >= limits.maxWhiteouts) {
+          stop(`layer has more than ${limits.maxWhiteouts} whiteouts; stopped reading it`);
+          return;
+        }
+        if (!chargeIndex(32 + path.length)) return;
+        if (base === '.wh..wh..opq') opaqueDirs.push(dir);
+        else whiteouts.push(dir ? `${dir}/${name}` : name);
         return;
       }
       const mode = header.mode ?? 0;
@@ -291,24 +351,39 @@ export async function readLayerDetailed(blob: Readable, opts: ReadLayerOptions):
           return;
         }
         case 'symlink':
-          links.push({ path, type: 'symlink', target: header.linkname ?? '' });
-          return;
         case 'link': {
-          const target = normalizeEntryPath(header.linkname ?? '');
-          if (target === null || target === '') {
-            issue(`hardlink "${rawName}" → "${header.linkname ?? ''}" escapes the layer root; skipped`, path);
+          const linkname = header.linkname ?? '';
+          if (linkname.length > limits.maxPathLength) {
+            issue(`${header.type} target of ${linkname.length} characters is over the ${limits.maxPathLength} limit; skipped`, path);
             return;
           }
-          const link: LinkEntry = { path, type: 'link', target };
-          links.push(link);
-          const content = retained.get(target);
-          const info: FileInfo = { path, size: content?.length ?? 0, mode, type: 'link', linkname: target };
-          if (content) link.analyzed = await offerFile(path, info, new RetainedReader(content));
-          return;
+          if (links.length >= limits.maxLinks) {
+            stop(`layer has more than ${limits.maxLinks} links; stopped reading it`);
+            return;
+          }
+          if (!chargeIndex(64 + path.length + linkname.length)) return;
+          if (header.type === 'symlink') {
+            links.push({ path, type: 'symlink', target: linkname });
+            return;
+          }
+          break;
         }
         default:
           return; // directories, devices, fifos: nothing to analyze
       }
+      // a hardlink: analyzed with its target's content when this layer still holds it
+      const target = normalizeEntryPath(header.linkname ?? '');
+      if (target === null || target === '') {
+        issue(`hardlink "${rawName}" → "${header.linkname ?? ''}" escapes the layer root; skipped`, path);
+        return;
+      }
+      const link: LinkEntry = { path, type: 'link', target };
+      links.push(link);
+      const content = retained.get(target);
+      const info: FileInfo = { path, size: content?.length ?? 0, mode, type: 'link', linkname: target };
+      if (content) link.analyzed = await offerFile(path, info, new RetainedReader(content));
+      // a budget ran out on this link: record nothing half-done (the merge would copy its target's output)
+      if (stopped && links.at(-1) === link) links.pop();
     } finally {
       if (!stopped) await reader.drain();
     }
@@ -410,14 +485,36 @@ function analyzerCap(a: FileAnalyzer, limits: LayerLimits): number {
   return Math.min(want, limits.maxFileBytes);
 }
 
-function cleanOutput(o: AnalyzerOutput | undefined | null): AnalyzerOutput {
+function cleanOutput(o: AnalyzerOutput | undefined | null, maxIssueLength: number): AnalyzerOutput {
   const out: AnalyzerOutput = {};
   if (!o || typeof o !== 'object') return out;
   if (Array.isArray(o.packages) && o.packages.length) out.packages = o.packages;
   if (o.os && typeof o.os === 'object') out.os = o.os;
   if (Array.isArray(o.findings) && o.findings.length) out.findings = o.findings;
-  if (Array.isArray(o.issues) && o.issues.length) out.issues = o.issues;
+  if (Array.isArray(o.issues) && o.issues.length) {
+    out.issues = o.issues.map((i) =>
+      i && typeof i.message === 'string' && i.message.length > maxIssueLength ? { ...i, message: truncate(i.message, maxIssueLength) } : i,
+    );
+  }
   return out;
+}
+
+function truncate(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}… (${s.length} characters)` : s;
+}
+
+/** A rough size of what a JSON value keeps in memory (strings by length, a fixed cost per slot). */
+function estimateBytes(v: unknown, depth = 0): number {
+  if (typeof v === 'string') return 16 + v.length;
+  if (v === null || typeof v !== 'object') return 8;
+  if (depth > 8) return 64;
+  let n = 32;
+  if (Array.isArray(v)) {
+    for (const x of v) n += estimateBytes(x, depth + 1);
+  } else {
+    for (const k in v) n += 8 + estimateBytes((v as Record<string, unknown>)[k], depth + 1);
+  }
+  return n;
 }
 
 export function errMessage(err: unknown): string {

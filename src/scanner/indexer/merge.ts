@@ -21,7 +21,7 @@ interface FindingRec {
 }
 
 type Present =
-  | { kind: 'files'; layer: number; files: AnalyzedFile[]; findings: FindingRec[] }
+  | { kind: 'files'; layer: number; files: AnalyzedFile[]; findings: FindingRec[]; keys?: string[] }
   | { kind: 'link'; layer: number; link: LinkEntry };
 
 /** OS files by preference; a symlink at one of them is resolved inside the image. */
@@ -40,12 +40,46 @@ export function packageKey(p: Package): string {
   return [p.type, p.name, p.version, p.arch ?? '', p.path].join('\0');
 }
 
+/** hardlinks to files analyzed in a lower layer copy the target's output: bounded per image */
+export const MAX_CLONED_ITEMS = 500_000;
+
 export function mergeLayers(refs: readonly LayerRef[], layers: readonly IndexedLayer[], opts: MergeOptions = {}): ImageIndex {
+  let cloneBudget = MAX_CLONED_ITEMS;
+  let cloneBudgetHit = false;
   const present = new Map<string, Present>();
   const allFindings: FindingRec[] = [];
   const issues: ScanIssue[] = [];
   /** package key → index of the layer since which it has been continuously present */
-  let firstSeen = new Map<string, number>();
+  const firstSeen = new Map<string, number>();
+  // how many present entries hold each package key, maintained as entries come and go (so a
+  // layer costs what it changes, not what the image holds); keys whose count fell to 0 during a
+  // layer lose their firstSeen at the end of it, unless the layer brought them back
+  const counts = new Map<string, number>();
+  const zeroed = new Set<string>();
+  const added = new Set<Present>();
+  const keysOf = (e: Present): string[] => {
+    if (e.kind !== 'files') return [];
+    if (!e.keys) {
+      e.keys = [];
+      for (const af of e.files) for (const p of af.output.packages ?? []) e.keys.push(packageKey({ ...p, path: p.path ?? af.path }));
+    }
+    return e.keys;
+  };
+  const addKeys = (e: Present, layer: number) => {
+    for (const k of keysOf(e)) {
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      if (!firstSeen.has(k)) firstSeen.set(k, layer);
+    }
+  };
+  const removeKeys = (e: Present) => {
+    for (const k of keysOf(e)) {
+      const n = (counts.get(k) ?? 1) - 1;
+      if (n <= 0) {
+        counts.delete(k);
+        zeroed.add(k);
+      } else counts.set(k, n);
+    }
+  };
 
   const markDeleted = (entry: Present, layer: number, keepChecks?: Set<string>) => {
     if (entry.kind !== 'files') return;
@@ -61,9 +95,14 @@ export function mergeLayers(refs: readonly LayerRef[], layers: readonly IndexedL
   const pendingReplaced: Array<{ old: Present; next: Present; layer: number }> = [];
   const replace = (path: string, entry: Present, layer: number) => {
     const old = present.get(path);
-    if (old) pendingReplaced.push({ old, next: entry, layer });
+    if (old) {
+      pendingReplaced.push({ old, next: entry, layer });
+      // an entry of this same layer is not counted yet (keys are added at the end of the layer)
+      if (old !== entry && !added.delete(old)) removeKeys(old);
+    }
     present.delete(path);
     present.set(path, entry);
+    added.add(entry);
   };
   const settleReplaced = () => {
     for (const { old, next, layer } of pendingReplaced) {
@@ -84,6 +123,7 @@ export function mergeLayers(refs: readonly LayerRef[], layers: readonly IndexedL
       for (const [path, entry] of present) {
         if (hiddenBy(path, wh, opq)) {
           markDeleted(entry, i);
+          removeKeys(entry);
           present.delete(path);
         }
       }
@@ -113,7 +153,12 @@ export function mergeLayers(refs: readonly LayerRef[], layers: readonly IndexedL
       if (link.type === 'link' && link.analyzed) continue;
       if (link.type === 'link') {
         const target = present.get(link.target);
-        if (target && target.kind === 'files' && link.target !== link.path) {
+        const cost = target && target.kind === 'files' ? target.files.reduce((n, af) => n + 1 + (af.output.packages?.length ?? 0) + (af.output.findings?.length ?? 0), 0) : 0;
+        if (target && target.kind === 'files' && link.target !== link.path && cost > cloneBudget) {
+          if (!cloneBudgetHit) issues.push({ path: link.path, layer: ref, message: `hardlinks re-use more analyzer output than allowed (${MAX_CLONED_ITEMS} items); further hardlinks to analyzed files are not analyzed` });
+          cloneBudgetHit = true;
+        } else if (target && target.kind === 'files' && link.target !== link.path) {
+          cloneBudget -= cost;
           const files = target.files.map((af) => cloneForPath(af, link.path));
           const entry: Present = { kind: 'files', layer: i, files, findings: [] };
           for (const af of files) {
@@ -131,17 +176,10 @@ export function mergeLayers(refs: readonly LayerRef[], layers: readonly IndexedL
     }
 
     // 4. package attribution: continuous presence since the layer that introduced it
-    const next = new Map<string, number>();
-    for (const entry of present.values()) {
-      if (entry.kind !== 'files') continue;
-      for (const af of entry.files) {
-        for (const p of af.output.packages ?? []) {
-          const k = packageKey({ ...p, path: p.path ?? af.path });
-          if (!next.has(k)) next.set(k, firstSeen.get(k) ?? i);
-        }
-      }
-    }
-    firstSeen = next;
+    for (const entry of added) addKeys(entry, i);
+    added.clear();
+    for (const k of zeroed) if (!counts.has(k)) firstSeen.delete(k);
+    zeroed.clear();
     settleReplaced();
   });
 

@@ -2,7 +2,11 @@
 // and `docker save` from Docker 25 on, which writes both formats) or the legacy `docker save`
 // format (`manifest.json` + config JSON + uncompressed layer tars). The archive is unpacked into a
 // private temp directory (regular files only; symlinks are resolved by name inside the archive;
-// no path may leave the directory), removed by close().
+// no path may leave the directory), removed by close(). Unpacking is bounded: at most
+// `maxUnpackedBytes` of regular-file content (default max(4 GiB, 8 × the archive's size), the
+// sizes declared in the tar headers, checked before a file is written) and `maxEntries` tar entries
+// of any type (default 100,000); past either limit the archive is refused and the temp directory
+// removed, so a tar (or gzip) bomb cannot fill the temp file system or its inodes.
 //
 // Legacy docker-save archives have no registry manifest: the source describes one (a Docker v2
 // schema 2 manifest of the config and layer files, digests computed here), so manifestDigest is
@@ -24,6 +28,36 @@ export interface ArchiveOptions {
   platform?: string;
   verify?: 'digest' | 'size';
   name?: string;
+  /** limit on the bytes of regular files unpacked (default max(4 GiB, 8 × the archive's size)) */
+  maxUnpackedBytes?: number;
+  /** limit on the number of tar entries (default 100,000) */
+  maxEntries?: number;
+}
+
+export const DEFAULT_MIN_UNPACKED_BYTES = 4 * 1024 ** 3;
+/** the default byte limit is this many times the archive's size, when that is more than 4 GiB */
+export const DEFAULT_UNPACK_RATIO = 8;
+export const DEFAULT_MAX_ENTRIES = 100_000;
+
+interface DockerSaveEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+/** the entries of a docker-save manifest.json, checked; Error (with what is wrong) otherwise */
+function checkDockerManifest(v: unknown): DockerSaveEntry[] {
+  if (!Array.isArray(v)) throw new Error('not a JSON array');
+  if (!v.length) throw new Error('no images');
+  v.forEach((e: unknown, i) => {
+    const at = `image ${i + 1}`;
+    if (!e || typeof e !== 'object' || Array.isArray(e)) throw new Error(`${at} is not an object`);
+    const o = e as Record<string, unknown>;
+    if (typeof o.Config !== 'string' || !o.Config) throw new Error(`${at}: Config is not a file name`);
+    if (!Array.isArray(o.Layers) || !o.Layers.every((l) => typeof l === 'string' && l)) throw new Error(`${at}: Layers is not a list of file names`);
+    if (o.RepoTags != null && (!Array.isArray(o.RepoTags) || !o.RepoTags.every((t) => typeof t === 'string'))) throw new Error(`${at}: RepoTags is not a list of strings`);
+  });
+  return v as DockerSaveEntry[];
 }
 
 /** a name inside the archive, normalised; null when it would leave the root */
@@ -33,7 +67,7 @@ function safeName(name: string): string | null {
   return n.replace(/\/+$/, '');
 }
 
-async function unpack(file: string, dest: string): Promise<Map<string, string>> {
+async function unpack(file: string, dest: string, limits: { maxBytes: number; maxEntries: number }): Promise<Map<string, string>> {
   const links = new Map<string, string>();
   const head = Buffer.alloc(2);
   const fh = await open(file, 'r');
@@ -46,11 +80,20 @@ async function unpack(file: string, dest: string): Promise<Map<string, string>> 
   const src = createReadStream(file);
   const feeding = head[0] === 0x1f && head[1] === 0x8b ? pipeline(src, createGunzip(), ex) : pipeline(src, ex);
   feeding.catch(() => undefined);
+  let entries = 0;
+  let bytes = 0;
   try {
     for await (const entry of ex) {
       const h = entry.header;
+      if (++entries > limits.maxEntries) {
+        throw new ImageSourceError('UNSUPPORTED', `${file}: the archive has more than ${limits.maxEntries} entries (the limit; not unpacked)`);
+      }
       const name = safeName(h.name);
       if (name && (h.type === 'file' || h.type === 'contiguous-file')) {
+        bytes += h.size ?? 0;
+        if (bytes > limits.maxBytes) {
+          throw new ImageSourceError('UNSUPPORTED', `${file}: the archive unpacks to more than ${limits.maxBytes} bytes (the limit; not unpacked)`);
+        }
         const out = path.join(dest, name);
         await mkdir(path.dirname(out), { recursive: true });
         await pipeline(entry, createWriteStream(out, { flags: 'wx' }));
@@ -65,6 +108,8 @@ async function unpack(file: string, dest: string): Promise<Map<string, string>> 
     }
     await feeding;
   } catch (e) {
+    src.destroy();
+    if (e instanceof ImageSourceError) throw e;
     throw new ImageSourceError('UNSUPPORTED', `${file} is not a readable image archive: ${(e as Error).message}`);
   }
   return links;
@@ -101,17 +146,21 @@ export async function openImageArchive(file: string, opts: ArchiveOptions = {}):
   const dir = await mkdtemp(path.join(os.tmpdir(), 'wharf-scan-archive-'));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
-    const links = await unpack(file, dir);
+    const links = await unpack(file, dir, {
+      maxBytes: opts.maxUnpackedBytes ?? Math.max(DEFAULT_MIN_UNPACKED_BYTES, DEFAULT_UNPACK_RATIO * st.size),
+      maxEntries: opts.maxEntries ?? DEFAULT_MAX_ENTRIES,
+    });
     if (await isOciLayout(dir)) {
       const src = await openOciLayout(dir, { ref: opts.ref, platform: opts.platform, verify: opts.verify, name });
       return { ...src, kind: 'archive', close: cleanup };
     }
     const manifestFile = path.join(dir, 'manifest.json');
     if (!(await stat(manifestFile).catch(() => null))) throw new ImageSourceError('UNSUPPORTED', `${file} is neither an OCI archive (oci-layout, index.json) nor a docker save archive (manifest.json)`);
-    let entries: { Config: string; RepoTags?: string[] | null; Layers: string[] }[];
+    let entries: DockerSaveEntry[];
     try {
-      entries = JSON.parse(await readFile(manifestFile, 'utf8'));
-      if (!Array.isArray(entries) || !entries.length) throw new Error('no images');
+      const mst = await stat(manifestFile);
+      if (mst.size > MAX_CONFIG_BYTES) throw new Error(`larger than ${MAX_CONFIG_BYTES} bytes`);
+      entries = checkDockerManifest(JSON.parse(await readFile(manifestFile, 'utf8')));
     } catch (e) {
       throw new ImageSourceError('UNSUPPORTED', `${file}: invalid manifest.json: ${(e as Error).message}`);
     }

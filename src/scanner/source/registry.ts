@@ -7,14 +7,30 @@
 // - Auth: every request goes anonymously first. On 401 the WWW-Authenticate challenge decides:
 //   Bearer → a token from the realm (GET realm?service=&scope=, with Basic credentials when given,
 //   anonymous otherwise), Basic → the credentials; the request is retried once. Tokens are cached
-//   per repository. Credentials go to a token realm on another host only over https (or with
-//   `insecure`), and are never logged or put in error messages.
+//   per repository. Credentials are never logged or put in error messages.
+// - Token realm policy (the realm is chosen by the registry, so a hostile one must not turn the
+//   scanner into a proxy for credentials or requests; see checkTokenRealm):
+//   * a registry reached over https must have an https realm (no downgrade to plain http);
+//   * a realm on a loopback (127/8, ::1, localhost), link-local (169.254/16, fe80::/10) or private
+//     (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) address is refused unless the registry is
+//     such a host too (loopback: only a loopback registry; link-local: only a link-local one;
+//     private: a private or loopback one). Host names are resolved once to classify them (a DNS
+//     answer that changes between this check and the request is not caught);
+//   * Basic credentials go to a plain-http realm only on the registry's own host name (docker
+//     sends them anywhere; that is all a plain-http registry can offer anyway) or on loopback;
+//     to a realm on another host only over https.
+// - `insecure` fallback to http after a TLS failure: whatever Authorization was prepared for https
+//   (cached tokens, Basic) is dropped, and credentials are never sent over that plain-http
+//   connection; only anonymous access works there. Use an http:// reference or `plainHttp` to
+//   send credentials to a plain-http registry.
 // - Redirects (blob downloads from S3-style storage) are followed, at most 5; the Authorization
 //   header is dropped when a redirect leaves the registry's origin.
 // - Timeouts: `timeoutMs` (default 60 s) of inactivity on a connection, while waiting for headers
 //   or for body bytes.
+import { lookup } from 'node:dns/promises';
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import {
   ImageSourceError,
@@ -104,10 +120,88 @@ async function errorMessage(res: IncomingMessage): Promise<string> {
   }
 }
 
+export type AddressClass = 'loopback' | 'link-local' | 'private';
+
+/** The class of an IP address literal that a remote party must not point us at; null: public. */
+export function classifyAddress(ip: string): AddressClass | null {
+  let a = ip.toLowerCase().replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (mapped) a = mapped[1];
+  if (isIP(a) === 4) {
+    const [o1, o2] = a.split('.').map(Number);
+    if (o1 === 127 || o1 === 0) return 'loopback';
+    if (o1 === 169 && o2 === 254) return 'link-local';
+    if (o1 === 10 || (o1 === 172 && o2 >= 16 && o2 <= 31) || (o1 === 192 && o2 === 168) || (o1 === 100 && o2 >= 64 && o2 <= 127)) return 'private';
+    return null;
+  }
+  if (isIP(a) === 6) {
+    if (a === '::1' || a === '::') return 'loopback';
+    const first = parseInt(a.split(':')[0] || '0', 16);
+    if ((first & 0xffc0) === 0xfe80) return 'link-local';
+    if ((first & 0xfe00) === 0xfc00) return 'private';
+    return null;
+  }
+  return null;
+}
+
+const CLASS_RANK: Record<AddressClass, number> = { private: 1, loopback: 2, 'link-local': 3 };
+
+/** A host name's class: the literal's, localhost's, or the most sensitive of its DNS addresses. */
+export async function classifyHost(hostname: string): Promise<AddressClass | null> {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (isIP(h)) return classifyAddress(h);
+  if (h === 'localhost' || h.endsWith('.localhost')) return 'loopback';
+  let addrs: { address: string }[];
+  try {
+    addrs = await lookup(h, { all: true });
+  } catch {
+    return null; // the request itself will fail with the resolver's error
+  }
+  let worst: AddressClass | null = null;
+  for (const { address } of addrs) {
+    const c = classifyAddress(address);
+    if (c && (!worst || CLASS_RANK[c] > CLASS_RANK[worst])) worst = c;
+  }
+  return worst;
+}
+
+export interface RealmCheck {
+  /** credentials are given (Basic to the realm) */
+  haveCreds: boolean;
+  realmClass: AddressClass | null;
+  registryClass: AddressClass | null;
+  /** the registry is spoken to over http after an `insecure` TLS failure (not asked for) */
+  downgraded: boolean;
+}
+
+/** Why a token realm must not be used (a message after "unauthorized: "), or undefined when it may. */
+export function checkTokenRealm(realm: URL, registry: URL, c: RealmCheck): string | undefined {
+  if (registry.protocol === 'https:' && realm.protocol !== 'https:') {
+    return `refusing the token service ${realm.origin}: ${registry.host} was reached over https and must not send us to plain http`;
+  }
+  const rc = c.realmClass;
+  if (rc) {
+    const g = c.registryClass;
+    const allowed = rc === g || (rc === 'private' && g === 'loopback');
+    if (!allowed) return `refusing the token service ${realm.origin}: a ${rc} address, and the registry ${registry.host} is not${g ? ` (it is ${g})` : ''}`;
+  }
+  if (c.haveCreds && realm.protocol !== 'https:') {
+    if (c.downgraded) return `refusing to send credentials to ${realm.origin} over plain http: ${registry.host} fell back from https after a TLS failure (--insecure); use an http:// reference or --plain-http to allow it`;
+    if (realm.hostname !== registry.hostname && rc !== 'loopback') {
+      return `refusing to send credentials to the token service ${realm.origin} on another host over plain http`;
+    }
+  }
+  return undefined;
+}
+
 const TLS_FAILURE = new Set(['EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ECONNRESET']);
 
 export class RegistryClient {
   private scheme: 'http' | 'https';
+  /** over http after an `insecure` TLS failure, not at the user's request: no credentials go there */
+  private downgraded = false;
+  /** the registry host's address class (for the token realm policy), looked up once */
+  private registryClass?: Promise<AddressClass | null>;
   private readonly tokens = new Map<string, string>();
   /** the Authorization header that worked for a repository (Basic challenge) */
   private readonly basicFor = new Set<string>();
@@ -172,8 +266,8 @@ export class RegistryClient {
     });
   }
 
-  /** send, following redirects; Authorization only to the registry's own origin */
-  private async sendFollowing(url: URL, headers: OutgoingHttpHeaders, method: string): Promise<IncomingMessage> {
+  /** send, following redirects; Authorization only to the first URL's origin; `checkHop` vets each redirect target */
+  private async sendFollowing(url: URL, headers: OutgoingHttpHeaders, method: string, checkHop?: (u: URL) => Promise<void>): Promise<IncomingMessage> {
     const origin = url.origin;
     let cur = url;
     for (let hops = 0; ; hops++) {
@@ -185,11 +279,17 @@ export class RegistryClient {
       } catch (e) {
         if (e instanceof ImageSourceError) throw e;
         const code = (e as NodeJS.ErrnoException).code ?? '';
-        if (this.opts.insecure && cur.protocol === 'https:' && cur.origin === origin && this.scheme === 'https' && (TLS_FAILURE.has(code) || /SSL|TLS/i.test(String(e)))) {
+        if (this.opts.insecure && cur.protocol === 'https:' && cur.origin === origin && cur.host === this.host && this.scheme === 'https' && (TLS_FAILURE.has(code) || /SSL|TLS/i.test(String(e)))) {
           this.scheme = 'http'; // an insecure registry without TLS
+          this.downgraded = true;
+          // nothing prepared for https goes over plain http: not this Authorization, not a cached
+          // token, not Basic credentials (request() answers the next challenge anonymously)
+          this.tokens.clear();
+          this.basicFor.clear();
           const u = new URL(cur.href);
           u.protocol = 'http:';
-          return this.sendFollowing(u, headers, method);
+          const { Authorization: _dropped, ...rest } = headers;
+          return this.sendFollowing(u, rest, method);
         }
         throw new ImageSourceError('NETWORK', `${method} ${cur.origin}${cur.pathname}: ${(e as Error).message}${code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' ? ' (a plain-http registry? use an http:// reference or --insecure)' : ''}`);
       }
@@ -199,6 +299,7 @@ export class RegistryClient {
         if (hops >= 5) throw new ImageSourceError('NETWORK', `${method} ${url.origin}${url.pathname}: too many redirects`);
         cur = new URL(res.headers.location, cur);
         if (cur.protocol !== 'http:' && cur.protocol !== 'https:') throw new ImageSourceError('NETWORK', `redirect to unsupported URL scheme ${cur.protocol}`);
+        if (checkHop) await checkHop(cur);
         continue;
       }
       return res;
@@ -218,10 +319,11 @@ export class RegistryClient {
 
   /** A request to /v2/<repo>/…, anonymous first, then answering the challenge once. */
   async request(repo: string, pathAfterName: string, headers: OutgoingHttpHeaders = {}, method = 'GET'): Promise<IncomingMessage> {
-    const url = new URL(`${this.baseUrl}/v2/${repo}/${pathAfterName}`);
+    let url = new URL(`${this.baseUrl}/v2/${repo}/${pathAfterName}`);
     const auth = this.authFor(repo);
     let res = await this.sendFollowing(url, auth ? { ...headers, Authorization: auth } : headers, method);
     if (res.statusCode !== 401) return res;
+    url = new URL(`${this.baseUrl}/v2/${repo}/${pathAfterName}`); // http after an insecure fallback
     const challenge = parseChallenge(res.headers['www-authenticate'] as string | undefined);
     const registryMsg = await errorMessage(res);
     if (!challenge || (challenge.scheme !== 'bearer' && challenge.scheme !== 'basic')) {
@@ -229,6 +331,9 @@ export class RegistryClient {
     }
     if (challenge.scheme === 'basic') {
       if (this.opts.username === undefined) throw new ImageSourceError('UNAUTHORIZED', `unauthorized: ${this.host} requires credentials for ${repo} (none given)${registryMsg ? ` (${registryMsg})` : ''}`, 401);
+      if (this.downgraded && url.protocol === 'http:') {
+        throw new ImageSourceError('UNAUTHORIZED', `unauthorized: refusing to send credentials to ${this.host} over plain http: it fell back from https after a TLS failure (--insecure); use an http:// reference or --plain-http to allow it`, 401);
+      }
       this.basicFor.add(repo);
     } else {
       this.tokens.set(repo, await this.fetchToken(challenge, repo, url));
@@ -253,14 +358,17 @@ export class RegistryClient {
     for (const s of scopes) u.searchParams.append('scope', s);
     const headers: OutgoingHttpHeaders = { Accept: 'application/json' };
     const haveCreds = this.opts.username !== undefined;
-    if (haveCreds) {
-      const sameHost = u.host === requestUrl.host;
-      if (u.protocol !== 'https:' && !sameHost && !this.opts.insecure && !isLoopbackHost(u.host)) {
-        throw new ImageSourceError('UNAUTHORIZED', `unauthorized: refusing to send credentials to the token service ${u.origin} over plain http (use --insecure to allow)`, 401);
-      }
-      headers.Authorization = basic(this.opts.username!, this.opts.password ?? '');
-    }
-    const res = await this.sendFollowing(u, headers, 'GET');
+    this.registryClass ??= classifyHost(requestUrl.hostname);
+    const [registryClass, realmClass] = await Promise.all([this.registryClass, classifyHost(u.hostname)]);
+    const problem = checkTokenRealm(u, requestUrl, { haveCreds, realmClass, registryClass, downgraded: this.downgraded });
+    if (problem) throw new ImageSourceError('UNAUTHORIZED', `unauthorized: ${problem}`, 401);
+    if (haveCreds) headers.Authorization = basic(this.opts.username!, this.opts.password ?? '');
+    // a redirect of the token service is held to the same policy (Authorization only goes to the realm's origin)
+    const checkHop = async (to: URL) => {
+      const p = checkTokenRealm(to, requestUrl, { haveCreds: haveCreds && to.origin === u.origin, realmClass: await classifyHost(to.hostname), registryClass, downgraded: this.downgraded });
+      if (p) throw new ImageSourceError('UNAUTHORIZED', `unauthorized: the token service redirected: ${p}`, 401);
+    };
+    const res = await this.sendFollowing(u, headers, 'GET', checkHop);
     const status = res.statusCode ?? 0;
     if (status !== 200) {
       const msg = await errorMessage(res);

@@ -2,6 +2,9 @@
 // JSON values (pretty-printed or not), or one top-level array whose elements are the records (the
 // array is never held whole). A single top-level object is one record. Text between values that
 // is not JSON (a broken line) comes out as `garbage`, up to the end of its line.
+// One record (or one piece of garbage) is held whole while it is read, so its size is limited
+// (`maxRecordChars`, default MAX_RECORD_CHARS): a larger one stops the read with RecordSizeError
+// instead of growing one string to V8's limit (RangeError) or exhausting memory.
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
@@ -21,7 +24,20 @@ function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0xfeff;
 }
 
-export async function* splitJson(chunks: AsyncIterable<string>): AsyncGenerator<JsonPiece> {
+/** The largest single record read (characters of JSON text): 256 Mi; the Debian security tracker's JSON, one object of ~80 MB, is the largest known. */
+export const MAX_RECORD_CHARS = 256 * 1024 * 1024;
+
+export class SizeLimitError extends Error {}
+/** one record (or a piece of non-JSON text) over the limit */
+export class RecordSizeError extends SizeLimitError {}
+
+export interface SplitOptions {
+  /** limit on one record's text (default MAX_RECORD_CHARS) */
+  maxRecordChars?: number;
+}
+
+export async function* splitJson(chunks: AsyncIterable<string>, opts: SplitOptions = {}): AsyncGenerator<JsonPiece> {
+  const maxRecord = opts.maxRecordChars ?? MAX_RECORD_CHARS;
   let inArray = false; // inside the top-level array: its elements are the records
   let depth = 0; // nesting inside the current record
   let inString = false;
@@ -82,7 +98,12 @@ export async function* splitJson(chunks: AsyncIterable<string>): AsyncGenerator<
         }
       }
     }
-    if (start >= 0) buf += chunk.slice(start);
+    if (start >= 0) {
+      if (buf.length + (n - start) > maxRecord) {
+        throw new RecordSizeError(`a single JSON ${garbage ? 'line of non-JSON text' : inArray ? 'array element' : 'value'} is larger than the limit of ${maxRecord} characters (not read whole)`);
+      }
+      buf += chunk.slice(start);
+    }
   }
   const rest = buf.trim();
   if (rest) yield { text: rest, garbage: true };
@@ -94,8 +115,8 @@ export async function* splitJson(chunks: AsyncIterable<string>): AsyncGenerator<
  * brackets balance, or the end of the file) is retried line by line: the lines that are JSON
  * objects are recovered, the rest counts as one error.
  */
-export async function* jsonRecords(chunks: AsyncIterable<string>): AsyncGenerator<{ value: unknown } | { error: string }> {
-  for await (const p of splitJson(chunks)) {
+export async function* jsonRecords(chunks: AsyncIterable<string>, opts: SplitOptions = {}): AsyncGenerator<{ value: unknown } | { error: string }> {
+  for await (const p of splitJson(chunks, opts)) {
     if (!p.garbage) {
       try {
         yield { value: JSON.parse(p.text) };
@@ -123,8 +144,6 @@ export async function* jsonRecords(chunks: AsyncIterable<string>): AsyncGenerato
     if (bad !== undefined) yield { error: `${p.garbage ? 'not JSON' : 'malformed JSON'}: ${bad.slice(0, 60)}` };
   }
 }
-
-export class SizeLimitError extends Error {}
 
 /** A file's text, gunzipped when it starts with the gzip magic, at most `maxBytes` (decompressed). */
 export async function* readText(file: string, opts: { maxBytes?: number; signal?: AbortSignal } = {}): AsyncGenerator<string> {

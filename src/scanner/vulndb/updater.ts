@@ -2,6 +2,9 @@
 // from the last import's ETag / Last-Modified; 304 = unchanged, nothing imported), limited in size
 // and time, gunzipped (Content-Encoding by fetch, a .gz body by its magic), written to a temp file
 // and only then imported, so the database transaction never waits on the network.
+// Redirects are followed by hand, at most MAX_REDIRECTS, and never from https to http (nor to http
+// at all unless the URL itself was http): a man in the middle must not be able to move the
+// download to a plain-http URL and serve data that hides advisories.
 // The durable job 'vulndb_update' (scope 'system', exclusive, cron schedule) refreshes every URL
 // source; registerVulnDbJobs wires it into a process's job service.
 import { createWriteStream } from 'node:fs';
@@ -17,6 +20,8 @@ import { VulnDb } from './store.ts';
 
 export const DEFAULT_MAX_BYTES = 1 << 30; // 1 GiB (the Debian tracker's JSON is ~80 MB)
 export const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+export const MAX_REDIRECTS = 5;
+const REDIRECT = new Set([301, 302, 303, 307, 308]);
 
 export interface FetchOptions {
   etag?: string | null;
@@ -47,10 +52,28 @@ export async function fetchToFile(url: string, opts: FetchOptions = {}): Promise
   if (opts.etag) headers['if-none-match'] = opts.etag;
   if (opts.lastModified) headers['if-modified-since'] = opts.lastModified;
   let res: Response;
-  try {
-    res = await fetch(url, { headers, signal, redirect: 'follow' });
-  } catch (e) {
-    throw new Error(`${url}: ${signal.aborted && !opts.signal?.aborted ? 'timed out' : ((e as Error).cause as Error)?.message ?? (e as Error).message}`);
+  let cur = new URL(url);
+  for (let hops = 0; ; hops++) {
+    try {
+      res = await fetch(cur, { headers, signal, redirect: 'manual' });
+    } catch (e) {
+      throw new Error(`${url}: ${signal.aborted && !opts.signal?.aborted ? 'timed out' : ((e as Error).cause as Error)?.message ?? (e as Error).message}`);
+    }
+    if (!REDIRECT.has(res.status)) break;
+    const location = res.headers.get('location');
+    await res.body?.cancel();
+    if (!location) throw new Error(`${url}: HTTP ${res.status} redirect without a Location`);
+    if (hops >= MAX_REDIRECTS) throw new Error(`${url}: more than ${MAX_REDIRECTS} redirects`);
+    let next: URL;
+    try {
+      next = new URL(location, cur);
+    } catch {
+      throw new Error(`${url}: redirect to an invalid URL ${JSON.stringify(location.slice(0, 200))}`);
+    }
+    // https → https; http only while everything so far was http (the URL given was http)
+    const ok = next.protocol === 'https:' || (next.protocol === 'http:' && cur.protocol === 'http:');
+    if (!ok) throw new Error(`${url}: refusing a redirect from ${cur.protocol.slice(0, -1)} to ${next.protocol === 'http:' ? 'plain http' : next.protocol} (${next.origin})`);
+    cur = next;
   }
   if (res.status === 304) {
     await res.body?.cancel();
