@@ -2,11 +2,6 @@
 import cluster from 'node:cluster';
 import { Command } from 'commander';
 import { ConfigError, CONFIG_FIELDS, loadConfig } from '../config/config.ts';
-import { registerAdminCommands } from './admin.ts';
-import { registerGcCommand } from './gc.ts';
-import { registerVulnDbCommands } from './vulndb.ts';
-import { registerVercmpCommand } from './vercmp.ts';
-import { registerScanCommand } from './scan.ts';
 
 const program = new Command();
 program.name('wharf').description('Wharf container image registry').version('0.1.0');
@@ -110,10 +105,23 @@ program
     for (const f of CONFIG_FIELDS) console.log(`${f.env.padEnd(32)} ${f.yaml.padEnd(22)} ${(f.secret ? (cfg[f.key] ? '(set)' : '(unset)') : String(cfg[f.key])).padEnd(30)} ${f.description}`);
   });
 
-registerAdminCommands(program);
-registerGcCommand(program);
-registerVulnDbCommands(program);
-registerVercmpCommand(program);
-registerScanCommand(program);
+// Each command group's module is loaded only when its command runs (or for help): the CLI starts
+// without importing the database, identity and scanner code a command does not use.
+const GROUPS: Record<string, () => Promise<void>> = {
+  admin: async () => (await import('./admin.ts')).registerAdminCommands(program),
+  gc: async () => (await import('./gc.ts')).registerGcCommand(program),
+  vulndb: async () => (await import('./vulndb.ts')).registerVulnDbCommands(program),
+  vercmp: async () => (await import('./vercmp.ts')).registerVercmpCommand(program),
+  scan: async () => (await import('./scan.ts')).registerScanCommand(program),
+};
+const GROUP_OF: Record<string, string> = { user: 'admin', project: 'admin', robot: 'admin', gc: 'gc', 'vuln-db': 'vulndb', vercmp: 'vercmp', scan: 'scan' };
+const first = process.argv[2];
+if (first === 'serve' || first === 'config') {
+  /* defined above */
+} else if (first !== undefined && GROUP_OF[first]) {
+  await GROUPS[GROUP_OF[first]]!();
+} else {
+  for (const g of Object.values(GROUPS)) await g();
+}
 
 await program.parseAsync(process.argv);
