@@ -470,6 +470,6 @@ describe('helpers', () => {
     expect(scan('app/src/big.js', 'const x = 1;\n'.repeat(50_000))).toEqual([]);
   });
   it('analyzer metadata', () => {
-    expect(secretsAnalyzer).toMatchObject({ name: 'secrets', version: 1, maxBytes: 1024 * 1024 });
+    expect(secretsAnalyzer).toMatchObject({ name: 'secrets', version: 2, maxBytes: 1024 * 1024 });
   });
 });

@@ -121,9 +121,32 @@ export function redact(secret: string): string {
   return secret.slice(0, 4) + '…';
 }
 
+const entropyCounts = new Uint32Array(256);
+
 /** Shannon entropy in bits per character. */
 export function entropy(s: string): number {
   if (s.length === 0) return 0;
+  latin1: {
+    // the common case (all text here is latin1-decoded): count in a table
+    const counts = entropyCounts;
+    for (let i = 0; i < s.length; i++) {
+      const ch = s.charCodeAt(i);
+      if (ch > 255) {
+        for (let j = 0; j < i; j++) counts[s.charCodeAt(j)] = 0;
+        break latin1;
+      }
+      counts[ch]!++;
+    }
+    let h = 0;
+    for (let i = 0; i < s.length; i++) {
+      const n = counts[s.charCodeAt(i)]!;
+      if (n === 0) continue;
+      const p = n / s.length;
+      h -= p * Math.log2(p);
+      counts[s.charCodeAt(i)] = 0;
+    }
+    return h;
+  }
   const counts = new Map<string, number>();
   for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
   let h = 0;
@@ -134,7 +157,7 @@ export function entropy(s: string): number {
   return h;
 }
 
-const PLACEHOLDER_WORDS = /example|xxxx|placeholder|^your|your[-_ ]|dummy|sample|redacted|changeme|change[-_]me|^replace|replace[-_ ]?me|^insert|^fake|fake[-_]|\*\*\*|\.\.\.|<[^>]*>|\$\{|\{\{|\$\(|%\(|<%|^\$|env\(|environ|process\.env|^(?:none|null|nil|true|false|undefined|test|secret|password|token)$/i;
+const PLACEHOLDER_WORDS = /example|xxxx|placeholder|^your|your[-_ ]|dummy|sample|redacted|changeme|change[-_]me|^replace|replace[-_ ]?me|^insert|^fake|fake[-_]|\*\*\*|\.\.\.|<[^<>]*>|\$\{|\{\{|\$\(|%\(|<%|^\$|env\(|environ|process\.env|^(?:none|null|nil|true|false|undefined|test|secret|password|token)$/i;
 
 /** A value that is obviously not a real secret: a template, a variable reference, a dummy. */
 export function isPlaceholder(value: string): boolean {
@@ -167,16 +190,41 @@ interface Hit {
   note?: string;
 }
 
+/**
+ * The hits so far, and what they cover: the loose rules (credential files, generic assignments)
+ * do not report a value again when it equals a secret already reported, or when it overlaps the
+ * text of one (a token inside a longer value, a value inside a key block). Both checks are O(1)
+ * per character of the value: a set of the exact secrets, and a byte map of the covered text
+ * built when the first loose rule asks (content rules never do).
+ */
 class Collector {
-  readonly hits: Hit[] = [];
-  /** secrets already reported by a specific rule: the loose rules do not report them again */
-  readonly seen = new Set<string>();
-  add(h: Hit): void {
+  hits: Hit[] = [];
+  private readonly seen = new Set<string>();
+  /** covered [start, end) ranges not yet in `map` */
+  private pending: number[] = [];
+  private map: Uint8Array | undefined;
+  constructor(private readonly size: number) {}
+  /** Record a hit; its text range defaults to the secret at its index. */
+  add(h: Hit, start = h.index, end = h.index + h.secret.length): void {
     this.hits.push(h);
-    this.seen.add(h.secret);
+    this.cover(h.secret, start, end);
   }
-  covered(value: string): boolean {
-    for (const s of this.seen) if (value.includes(s) || s.includes(value)) return true;
+  /** Mark a secret (and the text range holding it) as reported without a hit of its own. */
+  cover(secret: string, start: number, end: number): void {
+    this.seen.add(secret);
+    if (this.map) this.map.fill(1, Math.max(0, start), Math.min(this.size, end));
+    else this.pending.push(start, end);
+  }
+  /** True when `value`, found at text offset `at`, is (part of) a secret already reported. */
+  covered(value: string, at: number): boolean {
+    if (this.seen.has(value)) return true;
+    if (!this.map) {
+      this.map = new Uint8Array(this.size);
+      for (let i = 0; i < this.pending.length; i += 2) this.map.fill(1, Math.max(0, this.pending[i]!), Math.min(this.size, this.pending[i + 1]!));
+      this.pending = [];
+    }
+    const end = Math.min(this.size, at + value.length);
+    for (let i = Math.max(0, at); i < end; i++) if (this.map[i]) return true;
     return false;
   }
 }
@@ -184,15 +232,24 @@ class Collector {
 class Lines {
   private starts: number[] | undefined;
   constructor(private readonly text: string) {}
-  /** 1-based line number of a character offset */
-  lineOf(index: number): number {
+  private lineStarts(): number[] {
     if (!this.starts) {
       const s = [0];
       let i = -1;
       while ((i = this.text.indexOf('\n', i + 1)) >= 0) s.push(i + 1);
       this.starts = s;
     }
-    const s = this.starts;
+    return this.starts;
+  }
+  /** offset of the start of a 1-based line number (clamped to the first / past the last line) */
+  startOf(line: number): number {
+    const s = this.lineStarts();
+    if (line < 1) return 0;
+    return line > s.length ? this.text.length : s[line - 1]!;
+  }
+  /** 1-based line number of a character offset */
+  lineOf(index: number): number {
+    const s = this.lineStarts();
     let lo = 0;
     let hi = s.length - 1;
     while (lo < hi) {
@@ -223,6 +280,9 @@ function eachMatch(re: RegExp, text: string, f: (m: RegExpExecArray) => void): v
 }
 
 // --- PEM private keys -------------------------------------------------------------------------
+
+/** A BEGIN line's END must follow within this many characters. */
+const PEM_MAX_BODY = 65536;
 
 const PEM_BEGIN = /-----BEGIN ((?:RSA |DSA |EC |OPENSSH |ENCRYPTED |ANY |PGP |SSH2 ENCRYPTED )?PRIVATE KEY(?: BLOCK)?)-----/g;
 
@@ -262,13 +322,27 @@ const privateKeyRule: Rule = {
   name: 'private-key',
   keywords: ['PRIVATE KEY'],
   scan(text, c) {
-    eachMatch(PEM_BEGIN, text, (m) => {
+    const begins: RegExpExecArray[] = [];
+    eachMatch(PEM_BEGIN, text, (m) => void begins.push(m));
+    // Per label, the first END line at or after the last place searched (-1: none left). BEGIN
+    // lines come in text order, so each label's END search moves forward only: linear in total,
+    // where one indexOf per BEGIN (a file of BEGIN lines without END) was quadratic.
+    const nextEnd = new Map<string, number>();
+    let skipTo = 0;
+    for (let i = 0; i < begins.length; i++) {
+      const m = begins[i]!;
+      if (m.index < skipTo) continue;
       const label = m[1]!;
       const bodyStart = m.index + m[0].length;
-      const end = text.indexOf(`-----END ${label}-----`, bodyStart);
-      if (end < 0 || end - bodyStart > 65536) return;
+      const endLine = `-----END ${label}-----`;
+      let end = nextEnd.get(label);
+      if (end === undefined || (end >= 0 && end < bodyStart)) nextEnd.set(label, (end = text.indexOf(endLine, bodyStart)));
+      if (end < 0 || end - bodyStart > PEM_MAX_BODY) continue;
+      // another BEGIN line inside the block: this one is not a key body (the inner BEGIN is tried
+      // next); also keeps the bodies handed to pemBody disjoint
+      if (i + 1 < begins.length && begins[i + 1]!.index < end) continue;
       const body = pemBody(text.slice(bodyStart, end));
-      if (!body) return;
+      if (!body) continue;
       const kind = label.replace(/ ?PRIVATE KEY( BLOCK)?$/, '').trim() || 'PKCS#8';
       let encrypted = label.startsWith('ENCRYPTED') || label.startsWith('SSH2 ENCRYPTED') || body.headers.some((h) => /^Proc-Type:.*ENCRYPTED/i.test(h));
       if (kind === 'OPENSSH') {
@@ -280,9 +354,11 @@ const privateKeyRule: Rule = {
         encrypted
           ? { check: 'secret.private-key-encrypted', severity: 'Medium', title: `Passphrase-protected ${what.replace(/^encrypted /, '')}`, index: m.index, secret: body.b64 }
           : { check: 'secret.private-key', severity: 'High', title: `${what[0]!.toUpperCase()}${what.slice(1)}`, index: m.index, secret: body.b64 },
+        m.index,
+        end + endLine.length,
       );
-      PEM_BEGIN.lastIndex = end;
-    });
+      skipTo = end;
+    }
   },
 };
 
@@ -290,6 +366,9 @@ const privateKeyRule: Rule = {
 
 const AWS_KEY_ID = /(?<![A-Za-z0-9/+])((?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Za-z0-9/+=])/g;
 const AWS_SECRET_CTX = /(?:aws_?)?secret_?access_?key["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])/gi;
+/** How far from a key id an unnamed secret key may be: lines either side, and characters. */
+const AWS_PAIR_LINES = 6;
+const AWS_PAIR_BYTES = 4096;
 const B64_40 = /(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])/g;
 
 function awsSecretLooksReal(s: string): boolean {
@@ -305,22 +384,38 @@ const awsRule: Rule = {
       if (awsSecretLooksReal(m[1]!)) secrets.push({ index: m.index + m[0].length - 40, secret: m[1]! });
     });
     let ids = 0;
+    // start offsets (ascending) of the 40-char base64 tokens that look like a secret key: found
+    // in one pass over the file when the first key id needs them
+    let candidates: number[] | undefined;
+    const lines = new Lines(text);
     eachMatch(AWS_KEY_ID, text, (m) => {
       const id = m[1]!;
       if (/EXAMPLE$/.test(id) || !looksRandom(id.slice(4), 2.5)) return; // AWS's documented example key
       ids++;
       // paired: a secret key named as such anywhere in the file, or a 40-char base64 token
-      // (mixed case, digits or / +) within 5 lines of the key id
+      // (mixed case, digits or / +) within 6 lines of the key id (and 4 KiB: a window of lines on
+      // a minified one-line file would be the whole file)
       let paired = secrets.length > 0;
       if (!paired) {
-        let from = m.index;
-        let to = m.index + id.length;
-        for (let i = 0; i < 6 && from > 0; i++) from = text.lastIndexOf('\n', from - 1);
-        for (let i = 0; i < 6 && to >= 0 && to < text.length; i++) to = text.indexOf('\n', to + 1);
-        const win = text.slice(Math.max(0, from), to < 0 ? text.length : to);
-        eachMatch(B64_40, win, (w) => {
-          if (!paired && awsSecretLooksReal(w[1]!)) paired = true;
-        });
+        if (!candidates) {
+          const found: number[] = [];
+          eachMatch(B64_40, text, (w) => {
+            if (awsSecretLooksReal(w[1]!)) found.push(w.index);
+          });
+          candidates = found;
+        }
+        const line = lines.lineOf(m.index);
+        const from = Math.max(lines.startOf(line - AWS_PAIR_LINES), m.index - AWS_PAIR_BYTES);
+        const to = Math.min(lines.startOf(line + AWS_PAIR_LINES + 1), m.index + id.length + AWS_PAIR_BYTES);
+        // the first candidate starting at or after `from`
+        let lo = 0;
+        let hi = candidates.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (candidates[mid]! < from) lo = mid + 1;
+          else hi = mid;
+        }
+        paired = lo < candidates.length && candidates[lo]! + 40 <= to;
       }
       const temp = id.startsWith('ASIA');
       c.add({
@@ -334,7 +429,7 @@ const awsRule: Rule = {
       });
     });
     if (ids === 0) for (const s of secrets) c.add({ check: 'secret.aws-secret-key', severity: 'High', title: 'AWS secret access key', index: s.index, secret: s.secret });
-    else for (const s of secrets) c.seen.add(s.secret);
+    else for (const s of secrets) c.cover(s.secret, s.index, s.index + s.secret.length);
   },
 };
 
@@ -360,7 +455,7 @@ const gcpRule: Rule = {
       secret: id ? id[1]! : body.b64,
       note: email ? `client_email ${email[1]}` : undefined,
     });
-    c.seen.add(body.b64);
+    c.cover(body.b64, k.index, k.index + k[0].length);
   },
 };
 
@@ -483,47 +578,97 @@ function unquote(v: string): string {
   return s;
 }
 
-function lineMatches(text: string, re: RegExp, f: (m: RegExpExecArray) => void): void {
-  eachMatch(re, text, f);
+/**
+ * Lines of a credential file longer than this are skipped by the line parsers (a real
+ * `name = value` line is far shorter; the token rules still see the whole text). The parsers
+ * are linear anyway; this only bounds the work done per value.
+ */
+const MAX_LINE = 16 * 1024;
+
+/** Each line (split at \n, \r\n or a lone \r, as a /^…$/m pattern would) and its offset. */
+function forEachLine(text: string, f: (line: string, offset: number) => void): void {
+  let nl = text.indexOf('\n');
+  let cr = text.indexOf('\r');
+  for (let start = 0; start <= text.length; ) {
+    if (nl >= 0 && nl < start) nl = text.indexOf('\n', start);
+    if (cr >= 0 && cr < start) cr = text.indexOf('\r', start);
+    const end = nl < 0 ? (cr < 0 ? text.length : cr) : cr < 0 ? nl : Math.min(nl, cr);
+    if (end - start <= MAX_LINE) f(text.slice(start, end), start);
+    start = end === cr && text.charCodeAt(end + 1) === 10 ? end + 2 : end + 1;
+  }
 }
 
+/** Trailing spaces and tabs removed (what `(.*?)[ \t]*$` captured, without its quadratic backtracking). */
+function trimSpTab(s: string): string {
+  let e = s.length;
+  while (e > 0 && (s.charCodeAt(e - 1) === 32 || s.charCodeAt(e - 1) === 9)) e--;
+  return s.slice(0, e);
+}
+
+/**
+ * `name = value` lines: `key` matches a line's start up to where the value begins; the value is
+ * the rest of the line without trailing blanks, then unquoted. `f` gets the key match, the
+ * value, and the value's text offset.
+ */
+function assignments(text: string, key: RegExp, f: (m: RegExpExecArray, value: string, at: number) => void): void {
+  forEachLine(text, (line, offset) => {
+    const m = key.exec(line);
+    if (!m) return;
+    const raw = trimSpTab(line.slice(m[0].length));
+    const value = unquote(raw);
+    f(m, value, offset + m[0].length + raw.indexOf(value));
+  });
+}
+
+const NPMRC_KEY = /^[ \t]*([^\s#;=]*?)(_authToken|_auth|_password)[ \t]*=[ \t]*/;
+
 function scanNpmrc(text: string, c: Collector): void {
-  lineMatches(text, /^[ \t]*([^\s#;=]*?)(_authToken|_auth|_password)[ \t]*=[ \t]*(.*?)[ \t]*\r?$/gm, (m) => {
-    const value = unquote(m[3]!);
-    if (value.length < 6 || isPlaceholder(value) || c.covered(value)) return;
+  assignments(text, NPMRC_KEY, (m, value, at) => {
+    if (value.length < 6 || isPlaceholder(value) || c.covered(value, at)) return;
     const scope = m[1]!.replace(/:$/, '');
     c.add({
       check: 'secret.npmrc',
       severity: 'High',
       title: `npm registry credential (${m[2]}) in .npmrc`,
-      index: m.index + m[0].indexOf(m[3]!),
+      index: at,
       secret: value,
       note: scope ? `registry ${scope}` : undefined,
     });
   });
 }
 
+const YARNRC_KEY = /^[ \t]*(npmAuthToken|npmAuthIdent|npmPassword)[ \t]*:[ \t]*/;
+
 function scanYarnrc(text: string, c: Collector): void {
-  lineMatches(text, /^[ \t]*(npmAuthToken|npmAuthIdent|npmPassword)[ \t]*:[ \t]*(.*?)[ \t]*\r?$/gm, (m) => {
-    const value = unquote(m[2]!);
-    if (value.length < 6 || isPlaceholder(value) || c.covered(value)) return;
-    c.add({ check: 'secret.npmrc', severity: 'High', title: `npm registry credential (${m[1]}) in .yarnrc.yml`, index: m.index + m[0].indexOf(m[2]!), secret: value });
+  assignments(text, YARNRC_KEY, (m, value, at) => {
+    if (value.length < 6 || isPlaceholder(value) || c.covered(value, at)) return;
+    c.add({ check: 'secret.npmrc', severity: 'High', title: `npm registry credential (${m[1]}) in .yarnrc.yml`, index: at, secret: value });
   });
 }
 
 /** A variable name that holds a secret (for .env files). */
 const SECRET_VAR = /(?:PASSWORD|PASSWD|PASSPHRASE|(?:^|_)PASS$|(?:^|_)PWD$|SECRET|TOKEN|API_?KEY|APIKEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?|AUTH(?:_|$)|DSN$|DATABASE_URL$|_URL$)/i;
 
+const DOTENV_KEY = /^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*/;
+
 function scanDotenv(text: string, c: Collector, path: string): void {
   const base = path.slice(path.lastIndexOf('/') + 1);
   const template = /\.(?:example|sample|template|dist|defaults?|tmpl|tpl)$/i.test(base);
-  lineMatches(text, /^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*(.*?)[ \t]*\r?$/gm, (m) => {
+  forEachLine(text, (line, offset) => {
+    const m = DOTENV_KEY.exec(line);
+    if (!m) return;
     const name = m[1]!;
     if (!SECRET_VAR.test(name)) return;
-    let value = m[2]!;
-    if (!/^["']/.test(value)) value = value.replace(/\s+#.*$/, '');
+    const raw = trimSpTab(line.slice(m[0].length));
+    let value = raw;
+    if (!/^["']/.test(value)) {
+      // an unquoted value ends at a " #" comment
+      const hash = value.search(/\s#/);
+      if (hash >= 0) value = value.slice(0, hash);
+    }
     value = unquote(value);
-    if (value.length < 4 || isPlaceholder(value) || c.covered(value)) return;
+    const valueAt = offset + m[0].length + raw.indexOf(value);
+    if (value.length < 4 || isPlaceholder(value) || c.covered(value, valueAt)) return;
     if (/_URL$|DSN$/i.test(name)) {
       // a URL is a secret only when it carries a password
       const u = /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:([^/\s@]+)@/i.exec(value);
@@ -535,7 +680,7 @@ function scanDotenv(text: string, c: Collector, path: string): void {
       check: 'secret.dotenv',
       severity: template ? 'Low' : 'Medium',
       title: template ? `Secret-looking value in an env template file (${base})` : `Secret in an env file (${base})`,
-      index: m.index + m[0].lastIndexOf(value),
+      index: offset + m[0].length + raw.lastIndexOf(value),
       secret: value,
       note: name,
     });
@@ -551,23 +696,39 @@ function scanRegistryAuth(text: string, c: Collector): void {
   }
   const auths = (doc as { auths?: unknown })?.auths;
   if (!auths || typeof auths !== 'object') return;
+  // where each JSON string first occurs (by its raw text), found in one pass when first needed:
+  // one indexOf over the file per credential was quadratic in a file with thousands of entries
+  let where: Map<string, number> | undefined;
+  const locate = (raw: string): number => {
+    if (!where) {
+      where = new Map();
+      const re = /"([^"\\]*(?:\\[^][^"\\]*)*)"/g;
+      let m: RegExpExecArray | null;
+      while ((m = re.exec(text)) !== null) if (!where.has(m[1]!)) where.set(m[1]!, m.index + 1);
+    }
+    return where.get(raw) ?? 0;
+  };
   for (const [host, entry] of Object.entries(auths as Record<string, unknown>)) {
     if (!entry || typeof entry !== 'object') continue;
     const e = entry as Record<string, unknown>;
     for (const field of ['auth', 'identitytoken', 'registrytoken', 'password']) {
       const v = e[field];
       if (typeof v !== 'string' || v.length < 4 || TOKEN_PLACEHOLDER.test(v)) continue;
-      const at = text.indexOf(JSON.stringify(v).slice(1, -1));
-      c.add({ check: 'secret.registry-auth', severity: 'High', title: 'Container registry credentials (docker/podman auth file)', index: Math.max(0, at), secret: v, note: `registry ${host}, field ${field}` });
+      const at = locate(JSON.stringify(v).slice(1, -1));
+      c.add({ check: 'secret.registry-auth', severity: 'High', title: 'Container registry credentials (docker/podman auth file)', index: at, secret: v, note: `registry ${host}, field ${field}` });
     }
   }
 }
 
+const GIT_CREDENTIAL = /^[ \t]*([a-z][a-z0-9+.-]*):\/\/([^:@/\s]*):([^@\s]+)@([^/\s:]+)/i;
+
 function scanGitCredentials(text: string, c: Collector): void {
-  lineMatches(text, /^[ \t]*([a-z][a-z0-9+.-]*):\/\/([^:@/\s]*):([^@\s]+)@([^/\s:]+)/gim, (m) => {
+  forEachLine(text, (line, offset) => {
+    const m = GIT_CREDENTIAL.exec(line);
+    if (!m) return;
     const pw = m[3]!;
     if (isPlaceholder(decodeURIComponentSafe(pw))) return;
-    c.add({ check: 'secret.git-credentials', severity: 'High', title: 'Git credentials (.git-credentials)', index: m.index + m[0].indexOf(':' + pw) + 1, secret: pw, note: `host ${m[4]}` });
+    c.add({ check: 'secret.git-credentials', severity: 'High', title: 'Git credentials (.git-credentials)', index: offset + m[0].indexOf(':' + pw) + 1, secret: pw, note: `host ${m[4]}` });
   });
 }
 
@@ -579,30 +740,47 @@ function decodeURIComponentSafe(s: string): string {
   }
 }
 
+const PYPIRC_PASSWORD = /^\s*password\s*[=:]\s*/i;
+
 function scanPypirc(text: string, c: Collector): void {
   let section = '';
-  const lines = text.split('\n');
-  let offset = 0;
-  for (const line of lines) {
+  forEachLine(text, (line, offset) => {
     const sec = /^\s*\[([^\]]+)\]/.exec(line);
     if (sec) section = sec[1]!;
-    const m = /^\s*password\s*[=:]\s*(.*?)\s*\r?$/i.exec(line);
-    if (m) {
-      const value = unquote(m[1]!);
-      if (value.length >= 4 && !isPlaceholder(value) && !c.covered(value)) {
-        c.add({ check: 'secret.pypirc', severity: 'High', title: 'Package index password (.pypirc)', index: offset + line.indexOf(m[1]!), secret: value, note: section ? `section [${section}]` : undefined });
-      }
+    const m = PYPIRC_PASSWORD.exec(line);
+    if (!m) return;
+    const raw = line.slice(m[0].length).trimEnd();
+    const value = unquote(raw);
+    const at = offset + m[0].length + raw.indexOf(value);
+    if (value.length >= 4 && !isPlaceholder(value) && !c.covered(value, at)) {
+      c.add({ check: 'secret.pypirc', severity: 'High', title: 'Package index password (.pypirc)', index: at, secret: value, note: section ? `section [${section}]` : undefined });
     }
-    offset += line.length + 1;
-  }
+  });
 }
 
+/**
+ * .netrc, by whitespace-separated tokens: `machine NAME` (or `default`) starts an entry; a
+ * `password PW` token pair belongs to the entry before it. (A `machine …[^]*? password` pattern
+ * rescanned the rest of the file from every `machine` without a password: quadratic.)
+ */
 function scanNetrc(text: string, c: Collector): void {
-  lineMatches(text, /(?:^|\s)machine\s+(\S+)[^]*?\spassword\s+(\S+)/g, (m) => {
-    const pw = m[2]!;
-    if (isPlaceholder(pw) || c.covered(pw)) return;
-    c.add({ check: 'secret.netrc', severity: 'High', title: 'Password in .netrc', index: m.index + m[0].lastIndexOf(pw), secret: pw, note: `machine ${m[1]}` });
-  });
+  const token = /\S+/g;
+  let machine: string | undefined;
+  let next: 'machine' | 'password' | undefined;
+  let m: RegExpExecArray | null;
+  while ((m = token.exec(text)) !== null) {
+    const t = m[0];
+    if (next === 'machine') {
+      machine = t;
+      next = undefined;
+    } else if (next === 'password') {
+      next = undefined;
+      if (machine === undefined || isPlaceholder(t) || c.covered(t, m.index)) continue;
+      c.add({ check: 'secret.netrc', severity: 'High', title: 'Password in .netrc', index: m.index, secret: t, note: `machine ${machine}` });
+    } else if (t === 'machine') next = 'machine';
+    else if (t === 'default') machine = 'default';
+    else if (t === 'password') next = 'password';
+  }
 }
 
 // --- generic assignments in config-like files ------------------------------------------------------
@@ -617,11 +795,20 @@ export function isConfigLike(path: string): boolean {
   return CONFIG_EXT.test(base) || path.startsWith('etc/') || path.startsWith('usr/local/etc/');
 }
 
-const GENERIC_ASSIGN =
-  /(?<![A-Za-z0-9])([A-Za-z0-9_.-]*?(?:password|passwd|passphrase|pwd|secret|api[_.-]?key|apikey|access[_.-]?key|private[_.-]?key|auth[_.-]?token|access[_.-]?token|token))["']?[ \t]*(?:=|:|=>)[ \t]*(["']?)([^\s"'#;,<>]{8,200})\2(?=[\s,;}\]]|$)/gi;
+// "name = value": a name (name characters ending in a keyword) then the value. Found from the
+// keyword occurrences, then the value after the keyword (GENERIC_VALUE, sticky), then the name
+// back to the start of its run of name characters (at most GENERIC_NAME_MAX before the keyword).
+// A single pattern with a lazy name prefix, /(?<![A-Za-z0-9])([A-Za-z0-9_.-]*?(?:keywords))…/,
+// rescanned a long run of name characters from every position: quadratic.
+const GENERIC_KEYWORD = /password|passwd|passphrase|pwd|secret|api[_.-]?key|apikey|access[_.-]?key|private[_.-]?key|auth[_.-]?token|access[_.-]?token|token/gi;
+const GENERIC_NAME_MAX = 64;
 const GENERIC_XML = /<([A-Za-z0-9_.-]*?(?:password|passwd|secret|api[_.-]?key|apikey|token))>([^<\s]{8,200})<\/\1>/gi;
 const GENERIC_HINT = /pass|pwd|secret|key|token|:\/\/[^/\s:@]+:[^/\s@]+@/i;
-const URL_PASSWORD = /\b[a-z][a-z0-9+.-]*:\/\/([^/\s:@'"]+):([^/\s@'"]{6,})@[A-Za-z0-9.-]+/gi;
+// A URL with a password: /\b[a-z][a-z0-9+.-]{0,20}:\/\/([^/\s:@'"]+):([^/\s@'"]{6,})@[A-Za-z0-9.-]+/i,
+// found from each "://" (indexOf) and its scheme checked backwards. Unanchored, the scheme part
+// was tried from every letter of a long run like "a+a+a+…": quadratic with an unbounded scheme.
+const URL_CREDS = /:\/\/([^/\s:@'"]+):([^/\s@'"]{6,})@[A-Za-z0-9.-]+/y;
+const URL_SCHEME_MAX = 21;
 
 /** A value from a "password = …" line that looks like a real secret, not a reference or a word. */
 export function genericValueLooksSecret(value: string): boolean {
@@ -636,26 +823,144 @@ export function genericValueLooksSecret(value: string): boolean {
   return entropy(value) >= 3;
 }
 
+const isAlnum = (ch: number) => (ch >= 48 && ch <= 57) || ((ch | 32) >= 97 && (ch | 32) <= 122);
+const isNameChar = (ch: number) => isAlnum(ch) || ch === 95 /* _ */ || ch === 46 /* . */ || ch === 45; /* - */
+
+/** latin1 character classes for genericValue: a value character [^\s"'#;,<>], one that may follow a value [\s,;}\]] */
+const VALUE_CHAR = 1;
+const VALUE_END = 2;
+const VALUE_CLASS = (() => {
+  const t = new Uint8Array(256).fill(VALUE_CHAR);
+  for (const ch of '\t\n\v\f\r \xa0,;') t[ch.charCodeAt(0)] = VALUE_END; // \s in latin1 text, , ;
+  for (const ch of `"'#<>`) t[ch.charCodeAt(0)] = 0;
+  for (const ch of '}]') t[ch.charCodeAt(0)] = VALUE_CHAR | VALUE_END;
+  return t;
+})();
+
+/** `text[from, to)` are value characters other than } and ] (what genericValue already scanned). */
+interface PlainRun {
+  from: number;
+  to: number;
+}
+
+/** The end of the text, or a character that may follow a value. */
+function endsValue(text: string, p: number): boolean {
+  return p >= text.length || (VALUE_CLASS[text.charCodeAt(p) & 0xff]! & VALUE_END) !== 0;
+}
+
+/**
+ * The value after a keyword at `i`, as the pattern
+ * /["']?[ \t]*(?:=|:|=>)[ \t]*(["']?)([^\s"'#;,<>]{8,200})\1(?=[\s,;}\]]|$)/y would match it,
+ * without its backtracking: `at` and `length` of the value, and `end` after its closing quote.
+ */
+function genericValue(text: string, i: number, plain: PlainRun): { at: number; length: number; end: number } | undefined {
+  const n = text.length;
+  let ch = text.charCodeAt(i);
+  if (ch === 34 || ch === 39) ch = text.charCodeAt(++i);
+  while (ch === 32 || ch === 9) ch = text.charCodeAt(++i);
+  if (ch === 61 /* = */) i += text.charCodeAt(i + 1) === 62 /* > */ ? 2 : 1;
+  else if (ch === 58 /* : */) i++;
+  else return undefined;
+  ch = text.charCodeAt(i);
+  while (ch === 32 || ch === 9) ch = text.charCodeAt(++i);
+  const quote = ch === 34 || ch === 39 ? ch : 0;
+  if (quote) i++;
+  // the run of value characters (up to one past the longest allowed value), and the last place
+  // in it (} or ]) a value of 8-200 characters could end
+  // (what an earlier call saw is skipped: "pwd=pwd=pwd=…" would rescan 200 characters per keyword)
+  let r = plain.from <= i && i < plain.to ? Math.min(plain.to - i, 201) : 0;
+  let inner = -1;
+  let stop = -1; // first } ] or non-value character seen
+  for (; r <= 200 && i + r < n; r++) {
+    const k = VALUE_CLASS[text.charCodeAt(i + r) & 0xff]!;
+    if (k !== VALUE_CHAR && stop < 0) stop = i + r;
+    if (!(k & VALUE_CHAR)) break;
+    if (k & VALUE_END && r >= 8) inner = r;
+  }
+  if (stop < 0) stop = i + r;
+  if (plain.from <= i && i <= plain.to) plain.to = Math.max(plain.to, stop);
+  else (plain.from = i), (plain.to = stop);
+  if (quote) {
+    // quotes end the run: the value is all of it, then the quote
+    return r >= 8 && r <= 200 && text.charCodeAt(i + r) === quote && endsValue(text, i + r + 1) ? { at: i, length: r, end: i + r + 1 } : undefined;
+  }
+  // the longest value (greedy) followed by a blank, , ; } ] or the end
+  if (r >= 8 && r <= 200 && endsValue(text, i + r)) return { at: i, length: r, end: i + r };
+  if (inner > 200) inner = -1;
+  return inner >= 8 ? { at: i, length: inner, end: i + inner } : undefined;
+}
+
+/** The "name = value" assignments of a config file whose name ends in a secret keyword. */
+function genericAssignments(text: string): Array<{ name: string; value: string; at: number }> {
+  const out: Array<{ name: string; value: string; at: number }> = [];
+  let lastEnd = 0; // end of the previous assignment: the next one starts after it
+  let lastTried = -1; // keyword end already tried ("access_token" and its "token" end alike)
+  const plain: PlainRun = { from: 0, to: 0 };
+  GENERIC_KEYWORD.lastIndex = 0;
+  let k: RegExpExecArray | null;
+  while ((k = GENERIC_KEYWORD.exec(text)) !== null) {
+    const kw = k.index;
+    const kwEnd = kw + k[0].length;
+    GENERIC_KEYWORD.lastIndex = kw + 1; // overlapping keywords: "secretoken" ends in "token"
+    if (kw < lastEnd || kwEnd === lastTried) continue;
+    lastTried = kwEnd;
+    const v = genericValue(text, kwEnd, plain);
+    if (!v) continue;
+    // the name: back over name characters, then forward to a start not preceded by a letter or digit
+    let start = kw;
+    const min = Math.max(lastEnd, kw - GENERIC_NAME_MAX);
+    while (start > min && isNameChar(text.charCodeAt(start - 1))) start--;
+    while (start <= kw && start > 0 && isAlnum(text.charCodeAt(start - 1))) start++;
+    if (start > kw) continue;
+    out.push({ name: text.slice(start, kwEnd), value: text.slice(v.at, v.at + v.length), at: v.at });
+    lastEnd = v.end;
+  }
+  return out;
+}
+
+const isLetter = (ch: number) => (ch | 32) >= 97 && (ch | 32) <= 122;
+const isWordChar = (ch: number) => isAlnum(ch) || ch === 95;
+const isSchemeChar = (ch: number) => isAlnum(ch) || ch === 43 /* + */ || ch === 46 /* . */ || ch === 45; /* - */
+
+/** user:password@host in URLs: the user, the password and its offset. */
+function urlPasswords(text: string): Array<{ user: string; pw: string; at: number }> {
+  const out: Array<{ user: string; pw: string; at: number }> = [];
+  let from = 0; // end of the previous match
+  for (let p = text.indexOf('://'); p >= 0; p = text.indexOf('://', Math.max(p + 1, from))) {
+    // the scheme: up to URL_SCHEME_MAX scheme characters before "://", starting with a letter at
+    // a word boundary (the leftmost such start, as the pattern would find)
+    let s = p;
+    while (s > from && p - s < URL_SCHEME_MAX && isSchemeChar(text.charCodeAt(s - 1))) s--;
+    while (s < p && !(isLetter(text.charCodeAt(s)) && (s === 0 || !isWordChar(text.charCodeAt(s - 1))))) s++;
+    if (s === p) continue;
+    URL_CREDS.lastIndex = p;
+    const m = URL_CREDS.exec(text);
+    if (!m) continue;
+    out.push({ user: m[1]!, pw: m[2]!, at: p + 3 + m[1]!.length + 1 });
+    from = URL_CREDS.lastIndex;
+  }
+  return out;
+}
+
 const genericRule: Rule = {
   name: 'generic',
   keywords: [], // run on config-like files only (see findSecrets)
   scan(text, c) {
-    eachMatch(GENERIC_ASSIGN, text, (m) => {
-      const value = m[3]!;
-      if (!genericValueLooksSecret(value) || c.covered(value)) return;
-      c.add({ check: 'secret.generic', severity: 'Medium', title: `Hard-coded credential in a config file (${m[1]})`, index: m.index + m[0].lastIndexOf(value), secret: value, note: m[1] });
-    });
+    for (const a of genericAssignments(text)) {
+      const { name, value, at } = a;
+      if (!genericValueLooksSecret(value) || c.covered(value, at)) continue;
+      c.add({ check: 'secret.generic', severity: 'Medium', title: `Hard-coded credential in a config file (${name})`, index: at, secret: value, note: name });
+    }
     eachMatch(GENERIC_XML, text, (m) => {
       const value = m[2]!;
-      if (!genericValueLooksSecret(value) || c.covered(value)) return;
+      if (!genericValueLooksSecret(value) || c.covered(value, m.index + m[0].indexOf(value))) return;
       c.add({ check: 'secret.generic', severity: 'Medium', title: `Hard-coded credential in a config file (${m[1]})`, index: m.index + m[0].indexOf(value), secret: value, note: m[1] });
     });
-    eachMatch(URL_PASSWORD, text, (m) => {
-      const pw = m[2]!;
-      if (isPlaceholder(decodeURIComponentSafe(pw)) || pw.startsWith('$') || c.covered(pw)) return;
-      if (/^(?:pass(?:word)?|pwd|secret|\*+)$/i.test(pw)) return;
-      c.add({ check: 'secret.generic', severity: 'Medium', title: 'URL with an embedded password in a config file', index: m.index + m[0].indexOf(':' + pw + '@') + 1, secret: pw, note: `user ${m[1]}` });
-    });
+    for (const { user, pw, at } of urlPasswords(text)) {
+      if (isPlaceholder(decodeURIComponentSafe(pw)) || pw.startsWith('$') || c.covered(pw, at)) continue;
+      if (/^(?:pass(?:word)?|pwd|secret|\*+)$/i.test(pw)) continue;
+      c.add({ check: 'secret.generic', severity: 'Medium', title: 'URL with an embedded password in a config file', index: at, secret: pw, note: `user ${user}` });
+    }
   },
 };
 
@@ -760,13 +1065,13 @@ export function findSecrets(path: string, content: Buffer): Finding[] {
   const active = activeRules(content);
   if (active.length === 0 && !fileKind && !configLike) return [];
   const text = content.toString('latin1');
-  const c = new Collector();
+  const c = new Collector(text.length);
   for (const r of active) r.scan(text, c, path);
   if (fileKind) FILE_SCANNERS[fileKind]?.(text, c, path);
   else if (configLike && GENERIC_HINT.test(text)) genericRule.scan(text, c, path);
   if (c.hits.some((h) => h.check === 'secret.gcp-service-account')) {
     // the service-account finding covers the key inside it
-    for (let i = c.hits.length - 1; i >= 0; i--) if (c.hits[i]!.check === 'secret.private-key') c.hits.splice(i, 1);
+    c.hits = c.hits.filter((h) => h.check !== 'secret.private-key');
   }
   if (c.hits.length === 0) return [];
   if (THIRD_PARTY.test(path)) {
@@ -808,7 +1113,7 @@ export function findSecrets(path: string, content: Buffer): Finding[] {
 
 export const secretsAnalyzer: FileAnalyzer = {
   name: 'secrets',
-  version: 1,
+  version: 2,
   maxBytes: SECRETS_MAX_BYTES,
   wants(path: string, info: FileInfo): boolean {
     if (info.type !== 'file' || info.size > SECRETS_MAX_BYTES || info.size === 0) return false;
