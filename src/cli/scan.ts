@@ -93,6 +93,11 @@ async function runScan(image: string, o: ScanCliOptions): Promise<number> {
   const password = process.env.WHARF_SCAN_PASSWORD;
   if (username && password === undefined) die('--username needs the password in WHARF_SCAN_PASSWORD');
 
+  const cacheDir = async () => {
+    const dir = o.cacheDir ?? path.join(cfg.dataDir, 'scan-cache');
+    await mkdir(dir, { recursive: true });
+    return dir;
+  };
   let meta: import('../metadata/store.ts').MetadataStore | undefined;
   const openMeta = async () => {
     if (!meta) {
@@ -139,14 +144,14 @@ async function runScan(image: string, o: ScanCliOptions): Promise<number> {
         .map((s) => ({ name: s.name, records: s.records, updatedAt: s.importedAt ? new Date(s.importedAt).toISOString() : null }));
       if (databases.length === 0 && !o.quiet) process.stderr.write('wharf scan: the vulnerability database is empty (import one with `wharf vuln-db import`); running best-practice checks only\n');
       matcher = (input: Parameters<typeof match>[0]) => match(input, db);
+      if (o.cache) {
+        const { cachedMatcher, databaseFingerprint } = await import('../scanner/match-cache.ts');
+        matcher = cachedMatcher(await cacheDir(), databaseFingerprint(sources), matcher);
+      }
     }
     const analyzers = defaultAnalyzers(o.secrets ? undefined : ['os', 'lang', 'caches']);
     let cache;
-    if (o.cache) {
-      const dir = o.cacheDir ?? path.join(cfg.dataDir, 'scan-cache');
-      await mkdir(dir, { recursive: true });
-      cache = new FsLayerCache(dir);
-    }
+    if (o.cache) cache = new FsLayerCache(await cacheDir());
     const report = await scanImage(source, {
       analyzers,
       cache,

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
+import { spawn, spawnSync } from 'node:child_process';
 import { Decompress } from 'fzstd';
 import type { AnalyzedFile, AnalyzerOutput, FileAnalyzer, FileInfo, LayerIndex, ScanIssue } from '../types.ts';
 import { basenameOf, dirnameOf, normalizeEntryPath } from './paths.ts';
@@ -442,6 +443,11 @@ export async function readLayerDetailed(blob: Readable, opts: ReadLayerOptions):
         if (stopped || tarError !== undefined) break;
         await feedTar(chunk);
       }
+    } else if (compression === 'zstd' && zstdCli()) {
+      for await (const chunk of zstdCliStream(rest())) {
+        if (stopped || tarError !== undefined) break;
+        await feedTar(chunk);
+      }
     } else if (compression === 'zstd') {
       await zstdStream(rest(), async (chunk) => {
         if (stopped || tarError !== undefined) return false;
@@ -645,6 +651,49 @@ async function* gunzipStream(input: AsyncIterable<Buffer>): AsyncGenerator<Buffe
   } finally {
     ac.abort();
     gz.destroy();
+  }
+}
+
+let zstdCliAvailable: boolean | undefined;
+/**
+ * The system's `zstd` decoder (5–7× faster than fzstd here), when installed and not disabled with
+ * WHARF_SCAN_ZSTD=js. It only decompresses (nothing from the image is executed) and keeps zstd's
+ * own 128 MiB window limit; the tar limits above still bound what comes out.
+ */
+function zstdCli(): boolean {
+  if (process.env.WHARF_SCAN_ZSTD === 'js') return false;
+  if (zstdCliAvailable === undefined) {
+    const r = spawnSync('zstd', ['-V'], { stdio: 'ignore', timeout: 5000 });
+    zstdCliAvailable = r.status === 0;
+  }
+  return zstdCliAvailable;
+}
+
+async function* zstdCliStream(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const child = spawn('zstd', ['-d', '-c', '-q', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 2000) stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  child.stdin.on('error', () => {}); // EPIPE when zstd stops early: its exit code tells why
+  const feeding = (async () => {
+    try {
+      for await (const c of input) {
+        if (!child.stdin.write(c)) await once(child.stdin, 'drain');
+      }
+    } finally {
+      child.stdin.end();
+    }
+  })();
+  feeding.catch(() => child.kill());
+  try {
+    for await (const c of child.stdout) yield c as Buffer;
+    await feeding;
+    const code = await exited;
+    if (code !== 0) throw new Error(`zstd: ${stderr.trim() || `exit code ${code}`}`);
+  } finally {
+    if (child.exitCode === null) child.kill();
   }
 }
 
