@@ -1,0 +1,139 @@
+// Two Wharf replicas on one PostgreSQL database (a private schema on the machine's server) and one
+// shared storage backend: real clients alternate replicas, an upload session moves between them,
+// both take the same image concurrently, a replica is killed mid-push while the other carries on,
+// and a job started through one runs exactly once across the two.
+import { spawnSync } from 'node:child_process';
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestImages, type TestImages } from '../helpers/images.ts';
+import { adminAuth, createProject, repoRoot, startWharf, type RunningRegistry } from '../helpers/servers.ts';
+import { Skopeo } from '../helpers/clients.ts';
+import { req } from '../helpers/raw-http.ts';
+import { PG_TEST_URL } from '../../src/metadata/pg-test-store.ts';
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+describe('scale-out: two replicas on PostgreSQL and shared storage', () => {
+  const schema = `wharf_cluster_${randomBytes(5).toString('hex')}`;
+  let shared: string;
+  let work: string;
+  let env: Record<string, string>;
+  let a: RunningRegistry;
+  let b: RunningRegistry;
+  let images: TestImages;
+  let skopeo: Skopeo;
+  const creds = () => ['--dest-creds', `${a.admin.username}:${a.admin.password}`];
+  const raw = async (ref: string) => (await skopeo.run(['inspect', '--tls-verify=false', '--raw', '--creds', `${a.admin.username}:${a.admin.password}`, ref])).stdoutBuf;
+
+  const start = async (port?: number) => startWharf({ dataDir: shared, env, ...(port ? { port } : {}) });
+
+  beforeAll(async () => {
+    shared = await mkdtemp(path.join(os.tmpdir(), 'wharf-cluster-'));
+    work = await mkdtemp(path.join(os.tmpdir(), 'wharf-cluster-work-'));
+    env = { WHARF_DATABASE_URL: `${PG_TEST_URL}?schema=${schema}`, WHARF_AUTO_MIGRATE: 'true' };
+    // the schema is created by an explicit migration, as a deployment would
+    const m = spawnSync(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'migrate'], { env: { ...process.env, ...env, WHARF_DATA_DIR: shared }, encoding: 'utf8' });
+    if (m.status !== 0 && !/unknown command/.test(m.stderr)) throw new Error(`wharf migrate: ${m.stderr}`);
+    [a, b] = await Promise.all([start(), start()]);
+    await createProject(a, 'team');
+    images = await buildTestImages(path.join(work, 'images'), 'cluster');
+    skopeo = await Skopeo.create();
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([a?.stop({ keepData: true }), b?.stop({ keepData: true })]);
+    await rm(shared, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true });
+    const c = new pg.Client({ connectionString: PG_TEST_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+  });
+
+  it('a push through one replica is pullable through the other at once (skopeo)', async () => {
+    const d = await skopeo.copyDigest(images.ref('single'), `docker://${a.host}/team/app:1`, creds());
+    const back = await raw(`docker://${b.host}/team/app:1`);
+    expect(sha256(back)).toBe(d);
+    const out = path.join(work, 'pulled');
+    await skopeo.copy(`docker://${b.host}/team/app:1`, `oci:${out}:x`, ['--src-creds', `${a.admin.username}:${a.admin.password}`]);
+    // and the other way round
+    const d2 = await skopeo.copyDigest(images.ref('derived'), `docker://${b.host}/team/app:2`, creds());
+    expect(sha256(await raw(`docker://${a.host}/team/app:2`))).toBe(d2);
+  });
+
+  it('an upload session started on one replica continues and finishes on the other', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const digest = sha256(data);
+    const start = await req(a, 'POST', '/v2/team/chunks/blobs/uploads/');
+    expect(start.status).toBe(202);
+    let loc = String(start.headers.location);
+    const cut = [0, 1 << 20, 2 << 20, data.length];
+    const hosts = [b, a, b];
+    for (let i = 0; i < 3; i++) {
+      const chunk = data.subarray(cut[i], cut[i + 1]);
+      const r = await req(hosts[i]!, 'PATCH', new URL(loc, a.url).pathname + new URL(loc, a.url).search, { 'Content-Type': 'application/octet-stream', 'Content-Range': `${cut[i]}-${cut[i + 1]! - 1}` }, chunk);
+      expect(r.status, r.body.toString()).toBe(202);
+      loc = String(r.headers.location);
+    }
+    const u = new URL(loc, a.url);
+    u.searchParams.set('digest', digest);
+    const done = await req(a, 'PUT', u.pathname + u.search, { 'Content-Length': 0 });
+    expect(done.status, done.body.toString()).toBe(201);
+    const got = await req(b, 'GET', `/v2/team/chunks/blobs/${digest}`);
+    expect(got.status).toBe(200);
+    expect(sha256(got.body)).toBe(digest);
+  });
+
+  it('the same image pushed through both replicas at once: both succeed, one result', async () => {
+    const [da, db] = await Promise.all([
+      skopeo.copyDigest(images.ref('multi'), `docker://${a.host}/team/same:1`, ['--all', ...creds()]),
+      skopeo.copyDigest(images.ref('multi'), `docker://${b.host}/team/same:1`, ['--all', ...creds()]),
+    ]);
+    expect(da).toBe(db);
+    for (const r of [a, b]) expect(sha256(await raw(`docker://${r.host}/team/same:1`))).toBe(da);
+  });
+
+  it('a job started through one replica runs exactly once across both', async () => {
+    const r = await fetch(`${a.url}/api/v2.0/system/gc/schedule`, {
+      method: 'POST',
+      headers: { Authorization: adminAuth(a), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ schedule: { type: 'Manual' }, parameters: { delete_untagged: false, dry_run: true } }),
+    });
+    expect(r.status).toBe(201);
+    let runs: any[] = [];
+    for (let i = 0; i < 300; i++) {
+      runs = await (await fetch(`${b.url}/api/v2.0/system/gc`, { headers: { Authorization: adminAuth(b) } })).json();
+      if (runs.length && runs.every((x) => ['Success', 'Error', 'Stopped'].includes(x.job_status))) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(runs).toHaveLength(1);
+    expect(runs[0].job_status).toBe('Success');
+  });
+
+  it('a replica killed mid-push: the other carries on, and the restarted one serves the result', async () => {
+    // a large blob streams into A; A dies half way
+    const big = randomBytes(48 * 1024 * 1024);
+    const s = await req(a, 'POST', '/v2/team/big/blobs/uploads/');
+    const loc = new URL(String(s.headers.location), a.url);
+    const http = await import('node:http');
+    const put = http.request({ host: '127.0.0.1', port: a.port, method: 'PATCH', path: loc.pathname + loc.search, headers: { Authorization: adminAuth(a), 'Content-Type': 'application/octet-stream', 'Content-Length': big.length } });
+    put.on('error', () => {});
+    put.write(big.subarray(0, 16 << 20));
+    await new Promise((res) => setTimeout(res, 300));
+    const port = a.port;
+    await a.kill();
+    put.destroy();
+    // B carries on: a whole image push and pull
+    const d = await skopeo.copyDigest(images.ref('single'), `docker://${b.host}/team/after-kill:1`, creds());
+    expect(sha256(await raw(`docker://${b.host}/team/after-kill:1`))).toBe(d);
+    // the session A held can be abandoned or continued; nothing half-written is visible
+    expect((await req(b, 'HEAD', `/v2/team/big/blobs/${sha256(big)}`)).status).toBe(404);
+    // A comes back on the same port and serves what B wrote
+    a = await start(port);
+    expect(sha256(await raw(`docker://${a.host}/team/after-kill:1`))).toBe(d);
+  }, 180_000);
+});
