@@ -6,7 +6,7 @@ import npmSemver from "semver";
 import { describe, expect, it } from "vitest";
 import { parseRange, satisfies } from "./semver-range.ts";
 
-const vulnPath = fileURLToPath(new URL("../../../../shared/vulndata/npm/nodejs-security-wg/vuln-npm.json", import.meta.url));
+const vulnPath = fileURLToPath(new URL("../../../test/fixtures/vulndata/npm/nodejs-security-wg/vuln-npm.json", import.meta.url));
 
 function loadRanges(): string[] {
   const recs = JSON.parse(readFileSync(vulnPath, "utf8")) as Array<{ vulnerable_versions?: string | null; patched_versions?: string | null }>;
