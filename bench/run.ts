@@ -576,6 +576,8 @@ async function main(): Promise<number> {
   if (process.argv.slice(2).some((a, i, all) => a === '--only=gc' || (a === '--only' && all[i + 1] === 'gc'))) return import('./gc.ts').then(() => 0);
   // `--only scan`: the scanner benchmark (bench/scan.ts, also `npm run bench:scan`) with its own options.
   if (process.argv.slice(2).some((a, i, all) => a === '--only=scan' || (a === '--only' && all[i + 1] === 'scan'))) return import('./scan.ts').then(() => 0);
+  // `--only scale`: embedded vs PostgreSQL with 1 and 2 replicas (bench/scale.ts, also `npm run bench:scale`).
+  if (process.argv.slice(2).some((a, i, all) => a === '--only=scale' || (a === '--only' && all[i + 1] === 'scale'))) return import('./scale.ts').then(() => 0);
   let o: Opts;
   try {
     o = parseOpts(process.argv.slice(2));

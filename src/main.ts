@@ -7,7 +7,7 @@ import { RegistryService } from './distribution/registry-service.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { openMetadata } from './metadata/open.ts';
 import type { MetadataStore } from './metadata/store.ts';
-import { FsBlobDriver } from './storage/fs-driver.ts';
+import { openBlobDriver } from './storage/open.ts';
 import { Jobs } from './jobs/service.ts';
 import { retentionJob } from './retention/job.ts';
 import { PullTracker } from './retention/pull-tracker.ts';
@@ -24,6 +24,7 @@ import { bootstrapIdentity } from './identity/bootstrap.ts';
 import { Identity, localBus, type InvalidationBus } from './identity/identity.ts';
 import { TokenSigner } from './identity/jwt.ts';
 import { LoginLimiter } from './identity/limiter.ts';
+import { createCoordination } from './cluster/index.ts';
 import { IdentityStore } from './identity/store.ts';
 import { QuotaGuard } from './quota/guard.ts';
 import { QuotaStore } from './quota/store.ts';
@@ -69,7 +70,7 @@ function clusterBus(): InvalidationBus {
 
 export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg.logLevel), opts: CreateOptions = {}): Promise<Wharf> {
   mkdirSync(cfg.dataDir, { recursive: true });
-  const driver = new FsBlobDriver(path.join(cfg.dataDir, 'storage'));
+  const driver = await openBlobDriver(cfg);
   const store = await openMetadata(cfg.databaseUrl, { sqliteSynchronous: cfg.sqliteSynchronous });
   const registry = new RegistryService({ store, driver });
   // Durable jobs (upload purging, GC, retention…): handlers are registered here; the runner starts below.
@@ -80,18 +81,22 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   const identityStore = new IdentityStore(store);
   if (opts.bootstrap !== false) await bootstrapIdentity(identityStore, cfg.adminPassword, logger);
   const audit = new AuditLog(identityStore, logger, cfg.auditSkip.split(',').map((x) => x.trim()).filter(Boolean));
-  const identity = new Identity(identityStore, {
-    signer: TokenSigner.load(path.join(cfg.dataDir, 'keys')),
+  // Scale-out (src/cluster): with WHARF_REDIS_URL, cache invalidation and login limits span replicas.
+  const coordination = cfg.redisUrl ? createCoordination(cfg.redisUrl, logger) : null;
+  const limiterOpts = { maxFailures: cfg.loginMaxFailures, maxFailuresPerIp: cfg.loginMaxFailuresPerIp, windowMs: 300_000, lockMs: cfg.loginLockoutSeconds * 1000 };
+  const newIdentity = new Identity(identityStore, {
+    signer: await TokenSigner.loadShared(store.db, path.join(cfg.dataDir, 'keys'), logger),
     service: cfg.tokenService,
     tokenTtlSec: cfg.tokenTtlSeconds,
-    limiter: new LoginLimiter({ maxFailures: cfg.loginMaxFailures, maxFailuresPerIp: cfg.loginMaxFailuresPerIp, windowMs: 300_000, lockMs: cfg.loginLockoutSeconds * 1000 }),
-    bus: clusterBus(),
+    limiter: coordination ? coordination.limiter(limiterOpts) : new LoginLimiter(limiterOpts),
+    bus: coordination ? coordination.authBus(clusterBus()) : clusterBus(),
     logger,
     onLogin: (username, ok, ip) => {
       audit.record({ username, operation: ok ? 'login' : 'login_failed', resourceType: 'user', resource: username, projectId: null, clientIp: ip ?? null, success: ok });
       if (!ok) logger.info('failed login', { username, ip });
     },
   });
+  const identity = coordination ? coordination.guardIdentity(newIdentity) : newIdentity;
   // Policy checks on pushes and deletes (the management API runs them before its own deletes).
   registry.addGuard(new ImmutabilityGuard(store, immutableRules(store), (repo) => identity.projectOfRepository(repo)));
   registry.addGuard(new QuotaGuard(new QuotaStore(store)));
@@ -146,6 +151,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
       });
       await audit.flush();
       await pulls.close();
+      await coordination?.close();
       await store.close();
     },
   };
@@ -153,5 +159,5 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
 
 /** Remove temp files of monolithic writes interrupted by a crash. */
 export async function cleanTmp(cfg: Config): Promise<void> {
-  await new FsBlobDriver(path.join(cfg.dataDir, 'storage')).delete('tmp');
+  await (await openBlobDriver(cfg)).delete('tmp');
 }

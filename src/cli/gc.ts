@@ -3,11 +3,10 @@
 // a server uses the same data dir: every deletion is the same transaction a server's GC runs (see
 // src/gc/gc.ts). The log (what was deleted) goes to stdout, a progress line to stderr; Ctrl-C stops
 // after the current batch.
-import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/config.ts';
 import { openMetadata } from '../metadata/open.ts';
-import { FsBlobDriver } from '../storage/fs-driver.ts';
+import { openBlobDriver } from '../storage/open.ts';
 import { runGc, type GcProgress } from '../gc/gc.ts';
 import { validateGcParams, toGcParams } from '../gc/job.ts';
 
@@ -47,7 +46,7 @@ export function registerGcCommand(program: Command): void {
       }
       const listLimit = num(o.listLimit, '--list-limit');
       const store = await openMetadata(cfg.databaseUrl, { sqliteSynchronous: cfg.sqliteSynchronous });
-      const driver = new FsBlobDriver(path.join(cfg.dataDir, 'storage'));
+      const driver = await openBlobDriver(cfg);
       const ac = new AbortController();
       const onSignal = () => {
         if (ac.signal.aborted) process.exit(130);

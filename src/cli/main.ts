@@ -2,9 +2,28 @@
 import cluster from 'node:cluster';
 import { Command } from 'commander';
 import { ConfigError, CONFIG_FIELDS, loadConfig } from '../config/config.ts';
+import { SCHEMA_NEWER_EXIT, SCHEMA_PENDING_EXIT, isSchemaMismatch, setAutoMigrateDefault } from '../metadata/migrate-policy.ts';
 
 const program = new Command();
 program.name('wharf').description('Wharf container image registry').version('0.1.0');
+
+// Every command that opens the database follows WHARF_AUTO_MIGRATE (autoMigrate): by default
+// embedded SQLite migrates on open, PostgreSQL refuses a pending schema until `wharf migrate` ran
+// (replicas must not race to migrate). A configuration error is left to the command to report.
+program.hook('preAction', (_program, action) => {
+  try {
+    setAutoMigrateDefault(loadConfig(process.env, action.optsWithGlobals<{ config?: string }>().config).autoMigrate);
+  } catch {
+    /* reported by the command */
+  }
+});
+
+/** A command refused to run on a schema it doesn't match: one clear line, no stack. */
+function schemaMismatchExit(e: unknown): void {
+  if (!isSchemaMismatch(e)) return;
+  console.error(`wharf: ${e.message}`);
+  process.exit(e.kind === 'newer' ? SCHEMA_NEWER_EXIT : SCHEMA_PENDING_EXIT);
+}
 
 program
   .command('serve')
@@ -22,11 +41,23 @@ program
       throw e;
     }
     if (cfg.workers > 1 && cluster.isPrimary) {
-      await runPrimary(cfg);
+      try {
+        await runPrimary(cfg);
+      } catch (e) {
+        schemaMismatchExit(e);
+        throw e;
+      }
       return;
     }
     const { createWharf } = await import('../main.ts');
-    const wharf = await createWharf(cfg, undefined, { cleanTmp: !cluster.isWorker, bootstrap: !cluster.isWorker });
+    let wharf;
+    try {
+      // refuses (SchemaMismatchError) a schema newer than this build, or pending migrations when not auto-migrating
+      wharf = await createWharf(cfg, undefined, { cleanTmp: !cluster.isWorker, bootstrap: !cluster.isWorker });
+    } catch (e) {
+      schemaMismatchExit(e);
+      throw e;
+    }
     const { host, port } = await wharf.listen();
     if (cluster.isWorker) {
       wharf.logger.debug('worker listening', { pid: process.pid });
@@ -113,8 +144,9 @@ const GROUPS: Record<string, () => Promise<void>> = {
   vulndb: async () => (await import('./vulndb.ts')).registerVulnDbCommands(program),
   vercmp: async () => (await import('./vercmp.ts')).registerVercmpCommand(program),
   scan: async () => (await import('./scan.ts')).registerScanCommand(program),
+  migrate: async () => (await import('./migrate.ts')).registerMigrateCommand(program),
 };
-const GROUP_OF: Record<string, string> = { user: 'admin', project: 'admin', robot: 'admin', gc: 'gc', 'vuln-db': 'vulndb', vercmp: 'vercmp', scan: 'scan' };
+const GROUP_OF: Record<string, string> = { user: 'admin', project: 'admin', robot: 'admin', gc: 'gc', 'vuln-db': 'vulndb', vercmp: 'vercmp', scan: 'scan', migrate: 'migrate' };
 const first = process.argv[2];
 if (first === 'serve' || first === 'config') {
   /* defined above */
@@ -124,4 +156,9 @@ if (first === 'serve' || first === 'config') {
   for (const g of Object.values(GROUPS)) await g();
 }
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  schemaMismatchExit(e);
+  throw e;
+}

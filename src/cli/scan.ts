@@ -111,8 +111,8 @@ async function runScan(image: string, o: ScanCliOptions): Promise<number> {
     const wantsLocal = o.local || image.startsWith('wharf://');
     let local;
     if (wantsLocal) {
-      const { FsBlobDriver } = await import('../storage/fs-driver.ts');
-      local = { store: await openMeta(), driver: new FsBlobDriver(path.join(cfg.dataDir, 'storage')) };
+      const { openBlobDriver } = await import('../storage/open.ts');
+      local = { store: await openMeta(), driver: await openBlobDriver(cfg) };
     }
     progress(`resolving ${image}`);
     source = await openImageSource(wantsLocal && !image.startsWith('wharf://') ? `wharf://${image}` : image, {

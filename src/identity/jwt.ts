@@ -1,9 +1,17 @@
 // The Docker token service's JWTs (distribution docs/spec/auth/jwt.md): ES256, signed with a
-// P-256 key persisted under the data dir so tokens survive restarts and are shared by the
-// worker processes of one node.
+// P-256 key. The server keeps the key in the metadata database (table `secrets`, migration 0008,
+// TokenSigner.loadShared) so that every replica and worker issues and accepts the same tokens;
+// load(dir) (a PEM file under the data dir) is what single-node installs used before, and its key
+// is imported into the database on first start so the tokens it issued stay valid.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Kysely } from 'kysely';
+import type { Database } from '../metadata/schema.ts';
+import type { Logger } from '../logger.ts';
+
+/** the `secrets` row holding the signing key (PKCS#8 PEM) */
+export const SIGNING_KEY_SECRET = 'token-signing-key';
 
 export interface AccessEntry {
   type: string;
@@ -53,6 +61,45 @@ export class TokenSigner {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       return new TokenSigner(createPrivateKey(readFileSync(file)));
     }
+  }
+
+  /**
+   * The signing key shared through the metadata database. The first process to start inserts it
+   * (insert-if-absent: concurrent starters race on the primary key, exactly one row wins) and
+   * every process then reads back the row that won. The candidate it inserts is the old
+   * `<legacyDir>/token-signing.pem` when there is one (a single-node install moving to the shared
+   * key keeps its tokens valid), else a new key. The PEM file is left in place, unused.
+   */
+  static async loadShared(db: Kysely<Database>, legacyDir?: string, logger?: Logger): Promise<TokenSigner> {
+    const read = async () => (await db.selectFrom('secrets').select('value').where('name', '=', SIGNING_KEY_SECRET).executeTakeFirst())?.value;
+    let pem = await read();
+    let legacy: string | undefined;
+    if (legacyDir) {
+      const file = path.join(legacyDir, 'token-signing.pem');
+      try {
+        legacy = readFileSync(file, 'utf8');
+        createPrivateKey(legacy);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read token signing key ${file}: ${(e as Error).message}`);
+        legacy = undefined;
+      }
+    }
+    if (pem === undefined) {
+      const candidate = legacy ?? (generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+      const r = await db
+        .insertInto('secrets')
+        .values({ name: SIGNING_KEY_SECRET, value: candidate, created_at: Date.now() })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .executeTakeFirst();
+      pem = await read();
+      if (pem === undefined) throw new Error('token signing key: inserted but not found');
+      if (Number(r.numInsertedOrUpdatedRows ?? 0) > 0) logger?.info(legacy !== undefined ? 'token signing key imported into the database from the data dir' : 'token signing key created in the database');
+    }
+    const signer = new TokenSigner(createPrivateKey(pem));
+    if (legacy !== undefined && new TokenSigner(createPrivateKey(legacy)).kid !== signer.kid) {
+      logger?.warn('the data dir holds a different token signing key than the database; the database key is used (tokens signed with the old file are refused)', { kid: signer.kid });
+    }
+    return signer;
   }
 
   static ephemeral(): TokenSigner {

@@ -358,6 +358,21 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.dropTable('scan_reports').ifExists().execute();
       },
     },
+    '0008_secrets': {
+      // Secrets every replica must share, e.g. the token signing key (src/identity/jwt.ts): one
+      // row per name, created once (insert-if-absent) by whichever replica starts first.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('secrets')
+          .addColumn('name', 'text', (c: any) => c.primaryKey())
+          .addColumn('value', 'text', (c: any) => c.notNull())
+          .addColumn('created_at', 'bigint', (c: any) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropTable('secrets').ifExists().execute();
+      },
+    },
   };
 }
 
@@ -365,4 +380,4 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
   return { getMigrations: async () => migrations(dialect) };
 }
 
-export const LATEST_MIGRATION = '0007_scan_reports';
+export const LATEST_MIGRATION = '0008_secrets';

@@ -7,6 +7,8 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 import { MetadataStore } from './store.ts';
+import { getAutoMigrateDefault } from './migrate-policy.ts';
+import { ensureSchema } from './schema-check.ts';
 
 // int8 columns (sizes, times) come back as numbers; all values we store fit in 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));
@@ -15,6 +17,25 @@ export interface OpenOptions {
   /** sqlite `synchronous` pragma: FULL (default) survives power loss, NORMAL survives process crashes */
   sqliteSynchronous?: 'FULL' | 'NORMAL';
   poolSize?: number;
+  /**
+   * Apply pending migrations on open (default: getAutoMigrateDefault(), true unless the CLI set it
+   * from WHARF_AUTO_MIGRATE). Off: pending migrations throw SchemaMismatchError. A schema newer
+   * than this build always throws.
+   */
+  autoMigrate?: boolean;
+  /** open without checking or migrating the schema (`wharf migrate` does both itself) */
+  skipSchemaCheck?: boolean;
+}
+
+async function prepare(store: MetadataStore, opts: OpenOptions): Promise<MetadataStore> {
+  if (opts.skipSchemaCheck) return store;
+  try {
+    await ensureSchema(store, { autoMigrate: opts.autoMigrate ?? getAutoMigrateDefault() });
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+  return store;
 }
 
 export async function openMetadata(url: string, opts: OpenOptions = {}): Promise<MetadataStore> {
@@ -27,9 +48,7 @@ export async function openMetadata(url: string, opts: OpenOptions = {}): Promise
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 10000');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    const store = new MetadataStore({ dialect: 'sqlite', db });
-    await store.migrate();
-    return store;
+    return prepare(new MetadataStore({ dialect: 'sqlite', db }), opts);
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     const u = new URL(url);
@@ -45,9 +64,7 @@ export async function openMetadata(url: string, opts: OpenOptions = {}): Promise
       await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     }
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    const store = new MetadataStore({ dialect: 'postgres', db });
-    await store.migrate();
-    return store;
+    return prepare(new MetadataStore({ dialect: 'postgres', db }), opts);
   }
   throw new Error(`unsupported database URL ${url} (use sqlite:<path> or postgres://…)`);
 }

@@ -284,7 +284,15 @@ export interface ScanNotificationsTable {
   created_at: number;
 }
 
+/** 0008: secrets shared by all replicas (name → value), e.g. 'token-signing-key' (PKCS#8 PEM) */
+export interface SecretsTable {
+  name: string;
+  value: string;
+  created_at: number;
+}
+
 export interface Database {
+  secrets: SecretsTable;
   scan_reports: ScanReportsTable;
   scan_notifications: ScanNotificationsTable;
   vulndb_sources: VulnDbSourcesTable;

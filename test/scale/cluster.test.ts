@@ -14,10 +14,12 @@ import { adminAuth, createProject, repoRoot, startWharf, type RunningRegistry } 
 import { Skopeo } from '../helpers/clients.ts';
 import { req } from '../helpers/raw-http.ts';
 import { PG_TEST_URL } from '../../src/metadata/pg-test-store.ts';
+import { startPrivateRedis, type PrivateRedis } from '../../src/cluster/test-redis.ts';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-describe('scale-out: two replicas on PostgreSQL and shared storage', () => {
+describe('scale-out: two replicas on PostgreSQL, Redis and shared storage', () => {
+  let redis: PrivateRedis;
   const schema = `wharf_cluster_${randomBytes(5).toString('hex')}`;
   let shared: string;
   let work: string;
@@ -34,10 +36,12 @@ describe('scale-out: two replicas on PostgreSQL and shared storage', () => {
   beforeAll(async () => {
     shared = await mkdtemp(path.join(os.tmpdir(), 'wharf-cluster-'));
     work = await mkdtemp(path.join(os.tmpdir(), 'wharf-cluster-work-'));
-    env = { WHARF_DATABASE_URL: `${PG_TEST_URL}?schema=${schema}`, WHARF_AUTO_MIGRATE: 'true' };
-    // the schema is created by an explicit migration, as a deployment would
+    redis = await startPrivateRedis();
+    env = { WHARF_DATABASE_URL: `${PG_TEST_URL}?schema=${schema}`, WHARF_REDIS_URL: redis.url };
+    // the schema is created by an explicit migration, as a deployment would (replicas on
+    // PostgreSQL do not migrate by themselves)
     const m = spawnSync(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'migrate'], { env: { ...process.env, ...env, WHARF_DATA_DIR: shared }, encoding: 'utf8' });
-    if (m.status !== 0 && !/unknown command/.test(m.stderr)) throw new Error(`wharf migrate: ${m.stderr}`);
+    if (m.status !== 0) throw new Error(`wharf migrate: ${m.stderr}`);
     [a, b] = await Promise.all([start(), start()]);
     await createProject(a, 'team');
     images = await buildTestImages(path.join(work, 'images'), 'cluster');
@@ -46,6 +50,7 @@ describe('scale-out: two replicas on PostgreSQL and shared storage', () => {
 
   afterAll(async () => {
     await Promise.allSettled([a?.stop({ keepData: true }), b?.stop({ keepData: true })]);
+    await redis?.stop();
     await rm(shared, { recursive: true, force: true });
     await rm(work, { recursive: true, force: true });
     const c = new pg.Client({ connectionString: PG_TEST_URL });
@@ -136,4 +141,30 @@ describe('scale-out: two replicas on PostgreSQL and shared storage', () => {
     a = await start(port);
     expect(sha256(await raw(`docker://${a.host}/team/after-kill:1`))).toBe(d);
   }, 180_000);
+
+  it('identity changes through one replica take effect on the other at the next request, also while Redis is down', async () => {
+    const user = (n: string) => ({ username: n, email: `${n}@example.com`, realname: n, password: 'Replica-Passw0rd', comment: '' });
+    const api = (r: RunningRegistry, method: string, p: string, body?: unknown, auth = adminAuth(r)) =>
+      fetch(`${r.url}/api/v2.0${p}`, { method, headers: { Authorization: auth, ...(body ? { 'Content-Type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    const basic = (n: string) => `Basic ${Buffer.from(`${n}:Replica-Passw0rd`).toString('base64')}`;
+    for (const [n, outage] of [['carol', false], ['dave', true]] as const) {
+      const created = await api(a, 'POST', '/users', user(n));
+      expect(created.status).toBe(201);
+      const id = Number(created.headers.get('location')!.split('/').pop());
+      // B verifies (and caches) the user's credentials
+      expect((await api(b, 'GET', '/users/current', undefined, basic(n))).status).toBe(200);
+      if (outage) await redis.kill();
+      expect((await api(a, 'DELETE', `/users/${id}`)).status).toBe(200);
+      // the next request on B is refused: invalidation over Redis, or no cache reuse while it is down
+      const deadline = Date.now() + 3000;
+      let status = 0;
+      while (Date.now() < deadline && (status = (await api(b, 'GET', '/users/current', undefined, basic(n))).status) === 200) await new Promise((r) => setTimeout(r, 20));
+      expect(status).toBe(401);
+      if (outage) {
+        // still serving while Redis is down, and recovering after
+        expect((await req(b, 'GET', '/v2/')).status).toBe(200);
+        await redis.restart();
+      }
+    }
+  }, 60_000);
 });
