@@ -159,5 +159,8 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
 
 /** Remove temp files of monolithic writes interrupted by a crash. */
 export async function cleanTmp(cfg: Config): Promise<void> {
-  await (await openBlobDriver(cfg)).delete('tmp');
+  const driver = await openBlobDriver(cfg);
+  // Shared storage (S3): other replicas may be writing tmp/ right now, so only what is an hour old goes.
+  if ('deleteOlderThan' in driver) await (driver as { deleteOlderThan(p: string, ageMs: number): Promise<number> }).deleteOlderThan('tmp', 3_600_000);
+  else await driver.delete('tmp');
 }

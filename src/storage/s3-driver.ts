@@ -29,6 +29,7 @@
 // Limits: readers of appendable files fetch parts lazily, so deleting such a file while it is
 // being read can end the read with an error (plain objects are read with one GET and keep
 // streaming). There is no localPath (pulls stream; presignedUrl() can redirect them instead).
+// Reads of plain objects are one GET; of appendable files a HEAD, a LIST, then a GET per part.
 // stat() of a "directory" (a prefix with objects under it) is null here, unlike fs/memory.
 import { Readable } from 'node:stream';
 import {
@@ -311,6 +312,22 @@ export class S3BlobDriver implements BlobDriver {
   }
 
   async reader(p: string, range?: ByteRange): Promise<Readable> {
+    // Plain objects (every blob) in one request: the GET itself tells whether p is appendable.
+    let r;
+    try {
+      r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.k(p), Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
+    } catch (e) {
+      if (isNotFound(e)) throw new PathNotFoundError(p);
+      // 416 (a range on an empty object): the general path below answers it
+      if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 416) throw e;
+    }
+    if (r && r.Metadata?.[APPEND_META] !== '1') {
+      const body = r.Body as Readable;
+      const want = range ? range.end - range.start + 1 : undefined;
+      if (want === undefined || r.ContentLength === undefined || r.ContentLength <= want) return body;
+      return Readable.from(takeBytes(body, want), { objectMode: false });
+    }
+    (r?.Body as Readable | undefined)?.destroy();
     const l = await this.layout(p);
     if (!l) throw new PathNotFoundError(p);
     const start = range?.start ?? 0;
@@ -499,6 +516,17 @@ export class S3BlobDriver implements BlobDriver {
     const key = this.k(p);
     const [under, parts] = await Promise.all([this.listAll(`${key}/`), this.listAll(this.partsPrefix(p))]);
     await this.deleteKeys([key, ...under.map((o) => o.key), ...parts.map((o) => o.key)]);
+  }
+
+  /**
+   * Delete the objects under a prefix last modified more than `ageMs` ago; returns how many.
+   * For start-up cleanups of shared storage, where other replicas may be writing right now.
+   */
+  async deleteOlderThan(prefix: string, ageMs: number): Promise<number> {
+    const cutoff = Date.now() - ageMs;
+    const old = (await this.listAll(`${this.k(prefix)}/`)).filter((o) => o.modTime.getTime() < cutoff).map((o) => o.key);
+    await this.deleteKeys(old);
+    return old.length;
   }
 
   async list(prefix: string): Promise<string[]> {

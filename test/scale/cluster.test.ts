@@ -15,11 +15,14 @@ import { Skopeo } from '../helpers/clients.ts';
 import { req } from '../helpers/raw-http.ts';
 import { PG_TEST_URL } from '../../src/metadata/pg-test-store.ts';
 import { startPrivateRedis, type PrivateRedis } from '../../src/cluster/test-redis.ts';
+import { startS3rver, type RunningS3rver } from './s3rver.ts';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-describe('scale-out: two replicas on PostgreSQL, Redis and shared storage', () => {
+for (const storage of ['shared data dir', 's3'] as const)
+describe(`scale-out: two replicas on PostgreSQL, Redis and ${storage === 's3' ? 'S3 (s3rver), no shared directory' : 'a shared data dir'}`, () => {
   let redis: PrivateRedis;
+  let s3: RunningS3rver | undefined;
   const schema = `wharf_cluster_${randomBytes(5).toString('hex')}`;
   let shared: string;
   let work: string;
@@ -31,13 +34,18 @@ describe('scale-out: two replicas on PostgreSQL, Redis and shared storage', () =
   const creds = () => ['--dest-creds', `${a.admin.username}:${a.admin.password}`];
   const raw = async (ref: string) => (await skopeo.run(['inspect', '--tls-verify=false', '--raw', '--creds', `${a.admin.username}:${a.admin.password}`, ref])).stdoutBuf;
 
-  const start = async (port?: number) => startWharf({ dataDir: shared, env, ...(port ? { port } : {}) });
+  // on S3 every replica has its own (throw-away) data dir: nothing local is shared
+  const start = async (port?: number) => startWharf({ ...(storage === 's3' ? {} : { dataDir: shared }), env, ...(port ? { port } : {}) });
 
   beforeAll(async () => {
     shared = await mkdtemp(path.join(os.tmpdir(), 'wharf-cluster-'));
     work = await mkdtemp(path.join(os.tmpdir(), 'wharf-cluster-work-'));
     redis = await startPrivateRedis();
     env = { WHARF_DATABASE_URL: `${PG_TEST_URL}?schema=${schema}`, WHARF_REDIS_URL: redis.url };
+    if (storage === 's3') {
+      s3 = await startS3rver(['wharf']);
+      Object.assign(env, { WHARF_STORAGE: 's3://wharf/cluster', WHARF_S3_ENDPOINT: s3.endpoint, WHARF_S3_ACCESS_KEY_ID: s3.accessKeyId, WHARF_S3_SECRET_ACCESS_KEY: s3.secretAccessKey });
+    }
     // the schema is created by an explicit migration, as a deployment would (replicas on
     // PostgreSQL do not migrate by themselves)
     const m = spawnSync(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'migrate'], { env: { ...process.env, ...env, WHARF_DATA_DIR: shared }, encoding: 'utf8' });
@@ -49,8 +57,9 @@ describe('scale-out: two replicas on PostgreSQL, Redis and shared storage', () =
   }, 180_000);
 
   afterAll(async () => {
-    await Promise.allSettled([a?.stop({ keepData: true }), b?.stop({ keepData: true })]);
+    await Promise.allSettled([a?.stop({ keepData: storage !== 's3' }), b?.stop({ keepData: storage !== 's3' })]);
     await redis?.stop();
+    await s3?.stop();
     await rm(shared, { recursive: true, force: true });
     await rm(work, { recursive: true, force: true });
     const c = new pg.Client({ connectionString: PG_TEST_URL });
