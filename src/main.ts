@@ -72,7 +72,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
   mkdirSync(cfg.dataDir, { recursive: true });
   const driver = await openBlobDriver(cfg);
   const store = await openMetadata(cfg.databaseUrl, { sqliteSynchronous: cfg.sqliteSynchronous });
-  const registry = new RegistryService({ store, driver });
+  const registry = new RegistryService({ store, driver, redirectTtlSeconds: cfg.s3RedirectSeconds });
   // Durable jobs (upload purging, GC, retention…): handlers are registered here; the runner starts below.
   const jobs = new Jobs(store, { logger });
   jobs.register(purgeUploadsHandler({ store, driver, maxAgeMs: cfg.uploadPurgeAfterHours * 3600_000, logger, onPurged: (id) => registry.forgetUpload(id) }));

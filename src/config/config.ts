@@ -58,6 +58,8 @@ export interface Config {
   loginMaxFailuresPerIp: number;
   /** redis:// or rediss:// URL for cross-replica coordination (cache invalidation, login limits, locks); '' = none (single node) */
   redisUrl: string;
+  /** S3 storage: blob GETs redirect to pre-signed URLs valid this many seconds (0 = off) */
+  s3RedirectSeconds: number;
 }
 
 export interface ConfigField {
@@ -99,6 +101,7 @@ export const CONFIG_FIELDS: ConfigField[] = [
   { key: 'loginLockoutSeconds', env: 'WHARF_LOGIN_LOCKOUT_SECONDS', yaml: 'loginLockoutSeconds', type: 'number', description: 'how long a locked user name stays locked (default 300)' },
   { key: 'scanMaxMemoryMb', env: 'WHARF_SCAN_MAX_MEMORY_MB', yaml: 'scanMaxMemoryMb', type: 'number', description: "heap limit of a server-side scan's worker thread, MiB (default 2048)" },
   { key: 'scanTimeoutMinutes', env: 'WHARF_SCAN_TIMEOUT_MINUTES', yaml: 'scanTimeoutMinutes', type: 'number', description: 'a server-side scan taking longer fails (default 30)' },
+  { key: 's3RedirectSeconds', env: 'WHARF_S3_REDIRECT_SECONDS', yaml: 's3RedirectSeconds', type: 'number', description: 'on S3 storage, answer blob GETs with a redirect to a pre-signed URL valid this long (default 0 = serve through Wharf)' },
   { key: 'redisUrl', env: 'WHARF_REDIS_URL', yaml: 'redisUrl', type: 'string', secret: true, description: 'redis://[user:password@]host:port[/db] or rediss://… shared by all replicas for cache invalidation, login limits and locks (default: none = single node)' },
   { key: 'vulnDbUpdateCron', env: 'WHARF_VULNDB_UPDATE_CRON', yaml: 'vulnDbUpdateCron', type: 'string', description: "when the vulnerability database's URL sources are refreshed, cron (default '17 */6 * * *'; 'off' = never); applied when no schedule exists yet" },
 ];
@@ -159,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     scanMaxMemoryMb: Number(raw.scanMaxMemoryMb ?? 2048),
     scanTimeoutMinutes: Number(raw.scanTimeoutMinutes ?? 30),
     redisUrl: String(raw.redisUrl ?? '').trim(),
+    s3RedirectSeconds: Number(raw.s3RedirectSeconds ?? 0),
   };
   for (const f of CONFIG_FIELDS) {
     const v = cfg[f.key];
@@ -180,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
   if (cfg.scanTimeoutMinutes <= 0) throw new ConfigError('WHARF_SCAN_TIMEOUT_MINUTES: more than 0');
   if (cfg.tokenTtlSeconds < 30) throw new ConfigError('WHARF_TOKEN_TTL_SECONDS: at least 30');
   if (cfg.loginMaxFailures < 1) throw new ConfigError('WHARF_LOGIN_MAX_FAILURES: at least 1');
+  if (cfg.s3RedirectSeconds > 7 * 86400) throw new ConfigError('WHARF_S3_REDIRECT_SECONDS: at most 604800 (S3 pre-signed URLs last at most 7 days)');
   if (cfg.redisUrl) {
     let u: URL | undefined;
     try {

@@ -168,6 +168,13 @@ export class DistributionHandlers {
       res.writeHead(200, { ...headers, 'Content-Length': 0 });
       return void res.end();
     }
+    // scale-out on S3 (WHARF_S3_REDIRECT): the client fetches the bytes from the storage itself;
+    // access was checked above (statBlob reads through this repository's link)
+    const redirect = await this.svc.blobRedirectUrl(b.digest);
+    if (redirect) {
+      res.writeHead(307, { Location: redirect, 'Docker-Content-Digest': b.digest, 'Content-Length': 0 });
+      return void res.end();
+    }
     const start = range?.start ?? 0;
     const length = range ? range.end - range.start + 1 : b.size;
     const writeHead = () =>

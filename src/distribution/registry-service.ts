@@ -55,6 +55,11 @@ export interface RegistryServiceOptions {
   guards?: RegistryGuard[];
   /** allow `POST ?mount=<digest>` without `from` to link a blob the registry already has */
   autoMount?: boolean;
+  /**
+   * answer blob GETs with a redirect to a pre-signed URL of the storage (S3), so pulls bypass
+   * the replicas (seconds the URL stays valid); needs a driver with presignedUrl
+   */
+  redirectTtlSeconds?: number;
 }
 
 export class RegistryService {
@@ -76,6 +81,16 @@ export class RegistryService {
     // Commits re-check that the bytes are still there (a concurrent GC may have deleted them).
     this.store.blobExists ??= async (digest) => (await this.driver.stat(pathFor({ kind: 'blob', digest: parseDigest(digest) }))) !== null;
     this.autoMount = opts.autoMount ?? true;
+    this.redirectTtlSeconds = opts.redirectTtlSeconds ?? 0;
+  }
+
+  private readonly redirectTtlSeconds: number;
+
+  /** A pre-signed URL to redirect a blob GET to (after the caller checked access), or null. */
+  async blobRedirectUrl(digest: string): Promise<string | null> {
+    const d = this.driver as BlobDriver & { presignedUrl?: (p: string, ttl: number) => Promise<string> };
+    if (this.redirectTtlSeconds <= 0 || typeof d.presignedUrl !== 'function') return null;
+    return d.presignedUrl(pathFor({ kind: 'blob', digest: parseDigest(digest) }), this.redirectTtlSeconds);
   }
 
   addGuard(g: RegistryGuard): void {

@@ -126,3 +126,44 @@ describe('Wharf on S3 storage', () => {
     expect((await d.stat(`blobs/sha256/${hex.slice(0, 2)}/${hex}`))?.size).toBe(blob.length);
   }, 120_000);
 });
+
+describe('Wharf on S3 storage with blob redirects (WHARF_S3_REDIRECT_SECONDS)', () => {
+  let redir: RunningRegistry;
+  beforeAll(async () => {
+    redir = await startWharf({
+      env: {
+        WHARF_STORAGE: `s3://${BUCKET}/redirect`,
+        WHARF_S3_ENDPOINT: s3.endpoint,
+        WHARF_S3_ACCESS_KEY_ID: s3.accessKeyId,
+        WHARF_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        WHARF_S3_REDIRECT_SECONDS: '300',
+      },
+    });
+    await createProject(redir, 'team');
+  }, 120_000);
+  afterAll(async () => {
+    await redir?.stop();
+  });
+
+  it('blob GETs answer 307 to a pre-signed URL after the access check; skopeo pulls through it', async () => {
+    const creds = `${redir.admin.username}:${redir.admin.password}`;
+    const dest = `docker://${redir.host}/team/redir:v1`;
+    await sk.copy(large.ref, dest, ['--preserve-digests', '--dest-creds', creds]);
+    const layer = large.image.layers[0]!.descriptor;
+    const r = await req(redir, 'GET', `/v2/team/redir/blobs/${layer.digest}`);
+    expect(r.status).toBe(307);
+    const loc = String(r.headers.location);
+    expect(loc.startsWith(s3.endpoint)).toBe(true);
+    expect(loc).toMatch(/X-Amz-Signature=/);
+    const body = Buffer.from(await (await fetch(loc)).arrayBuffer());
+    expect(sha256(body)).toBe(layer.digest);
+    // HEAD is answered by Wharf; no access, no redirect
+    expect((await req(redir, 'HEAD', `/v2/team/redir/blobs/${layer.digest}`)).status).toBe(200);
+    expect((await req(redir.url, 'GET', `/v2/team/redir/blobs/${layer.digest}`)).status).toBe(401);
+    expect((await req(redir, 'GET', `/v2/team/other/blobs/${layer.digest}`)).status).toBe(404);
+    const out = path.join(tmp, 'redir-back');
+    await sk.copy(dest, `oci:${out}:back`, ['--preserve-digests', '--src-creds', creds]);
+    const lay = await openLayout(out);
+    for (const l of large.image.layers) expect(sha256(await lay.blob(l.descriptor.digest))).toBe(l.descriptor.digest);
+  }, 180_000);
+});
