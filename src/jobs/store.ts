@@ -127,7 +127,7 @@ export class JobStore {
     if (this.meta.dialect === 'postgres') {
       const r = await sql<JobRow>`
         update jobs set status = 'running', lease_owner = ${owner}, lease_until = ${t + leaseMs}, attempts = attempts + 1,
-          started_at = coalesce(started_at, ${t}), updated_at = ${t}
+          started_at = coalesce(started_at, case when created_at > ${t} then created_at else ${t} end), updated_at = ${t}
         where id = (
           select id from jobs
           where kind in (${sql.join(kinds)})${exclude.length ? sql` and id not in (${sql.join(exclude)})` : sql``}
@@ -148,7 +148,7 @@ export class JobStore {
             lease_owner: owner,
             lease_until: t + leaseMs,
             attempts: eb('attempts', '+', 1),
-            started_at: sql<number>`coalesce(started_at, ${t})`,
+            started_at: sql<number>`coalesce(started_at, case when created_at > ${t} then created_at else ${t} end)`,
             updated_at: t,
           }))
           .where('id', '=', c.id)

@@ -120,6 +120,9 @@ export async function startWharf(opts: StartWharfOptions = {}): Promise<RunningR
     WHARF_DATA_DIR: dataDir,
     WHARF_LOG_LEVEL: process.env.WHARF_LOG_LEVEL ?? 'warn',
     WHARF_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
+    // test servers on PostgreSQL migrate their own private schema (deployments run `wharf migrate`);
+    // on SQLite the real default applies
+    ...(/^postgres/.test(opts.env?.WHARF_DATABASE_URL ?? '') ? { WHARF_AUTO_MIGRATE: 'true' } : {}),
     ...opts.env,
   };
   const admin: Credentials = { username: 'admin', password: env.WHARF_ADMIN_PASSWORD ?? TEST_ADMIN_PASSWORD };
