@@ -58,7 +58,23 @@ export async function openMetadata(url: string, opts: OpenOptions = {}): Promise
       connectionString: u.toString(),
       max: opts.poolSize ?? 10,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      // a request waiting for a connection while the database is unreachable fails instead of hanging
+      connectionTimeoutMillis: 10_000,
     });
+    // An idle pooled connection that the server drops (restart, failover, admin termination) is
+    // reported here; without a listener node-postgres would crash the process. The pool replaces
+    // it on the next checkout; requests in flight get their own error.
+    // A connection checked out (inside a transaction, between queries) reports on the client
+    // itself: the same listener, so the error reaches the caller's query instead of the process.
+    let lastWarn = 0;
+    const onLost = (e: Error) => {
+      if (Date.now() - lastWarn > 10_000) {
+        lastWarn = Date.now();
+        process.stderr.write(`wharf: database connection lost (${e.message}); reconnecting on the next request\n`);
+      }
+    };
+    pool.on('error', onLost);
+    pool.on('connect', (client) => client.on('error', onLost));
     if (schema) {
       if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid postgres schema name ${schema}`);
       await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
