@@ -14,6 +14,15 @@ function scans(c: ApiCtx): ScanService {
   return c.svc.scans;
 }
 
+/** The stored report of the artifact, named as the caller sees it (reports are shared per digest); 404 when not scanned. */
+async function scannedReport(c: ApiCtx) {
+  const { repo, art } = await artifactOf(c);
+  const report = await scans(c).report(art.digest);
+  if (!report) throw notFound(`${repo.name}@${art.digest} has not been scanned`);
+  report.artifact.name = `${repo.name}@${art.digest}`;
+  return report;
+}
+
 async function scanType(c: ApiCtx): Promise<void> {
   const len = Number(c.req.headers['content-length'] ?? 0);
   if (!len && !c.req.headers['transfer-encoding']) return;
@@ -113,11 +122,7 @@ export const scanRoutes: ApiRoute[] = [
     summary: "The artifact's SBOM (CycloneDX 1.5 JSON) from its last scan; 404 when not scanned",
     perm: project('artifact-addition', 'read'),
     handler: async (c) => {
-      const { repo, art } = await artifactOf(c);
-      const report = await scans(c).report(art.digest);
-      if (!report) throw notFound(`${repo.name}@${art.digest} has not been scanned`);
-      report.artifact.name = `${repo.name}@${art.digest}`;
-      c.json(200, cyclonedxDocument(report), { 'Content-Type': 'application/vnd.cyclonedx+json' });
+      c.json(200, cyclonedxDocument(await scannedReport(c)), { 'Content-Type': 'application/vnd.cyclonedx+json' });
     },
   },
   {
@@ -127,11 +132,7 @@ export const scanRoutes: ApiRoute[] = [
     summary: "The artifact's full scan report (packages, vulnerabilities, best-practice findings, problems); 404 when not scanned",
     perm: project('artifact-addition', 'read'),
     handler: async (c) => {
-      const { repo, art } = await artifactOf(c);
-      const report = await scans(c).report(art.digest);
-      if (!report) throw notFound(`${repo.name}@${art.digest} has not been scanned`);
-      report.artifact.name = `${repo.name}@${art.digest}`;
-      c.json(200, report);
+      c.json(200, await scannedReport(c));
     },
   },
 ];

@@ -63,7 +63,7 @@ export function registerScanCommand(program: Command): void {
 }
 
 async function runScan(image: string, o: ScanCliOptions): Promise<number> {
-  const { parseSeverity, filterReport, highestSeverity, severityRank } = await import('../scanner/report/report.ts');
+  const { parseSeverity, filterReport, highestSeverity, severityRank, reportDatabases } = await import('../scanner/report/report.ts');
   if (!(FORMATS as readonly string[]).includes(o.format)) die(`unknown format "${o.format}" (one of ${FORMATS.join(', ')})`);
   const format = o.format as Format;
   let threshold, minSeverity;
@@ -139,9 +139,7 @@ async function runScan(image: string, o: ScanCliOptions): Promise<number> {
       const { match } = await import('../scanner/matcher.ts');
       const db = new VulnDb(await openMeta());
       const sources = await db.listSources();
-      databases = sources
-        .filter((s) => s.records > 0)
-        .map((s) => ({ name: s.name, records: s.records, updatedAt: s.importedAt ? new Date(s.importedAt).toISOString() : null }));
+      databases = reportDatabases(sources);
       if (databases.length === 0 && !o.quiet) process.stderr.write('wharf scan: the vulnerability database is empty (import one with `wharf vuln-db import`); running best-practice checks only\n');
       matcher = (input: Parameters<typeof match>[0]) => match(input, db);
       if (o.cache) {

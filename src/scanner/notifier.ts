@@ -5,7 +5,7 @@
 // `GET /api/v2.0/projects/{p}/scan-notifications`). Reports, severities and summaries are updated.
 import type { MetadataStore } from '../metadata/store.ts';
 import { match } from './matcher.ts';
-import { highestSeverity, severityCounts, type ScanReport } from './report/report.ts';
+import { reportDatabases, vulnerabilitySummary, type ScanReport } from './report/report.ts';
 import type { Vulnerability } from './types.ts';
 import type { AdvisoryQuery, VulnDb } from './vulndb/store.ts';
 
@@ -32,7 +32,7 @@ export async function rematchStoredReports(
   const now = opts.now ?? Date.now;
   const out: RematchResult = { reports: 0, changed: 0, added: 0, removed: 0, notifications: 0 };
   const sources = await db.listSources();
-  const databases = sources.filter((s) => s.records > 0).map((s) => ({ name: s.name, records: s.records, updatedAt: s.importedAt ? new Date(s.importedAt).toISOString() : null }));
+  const databases = reportDatabases(sources);
   let after = '';
   for (;;) {
     if (opts.signal?.aborted) break;
@@ -60,18 +60,11 @@ export async function rematchStoredReports(
       out.added += added.length;
       out.removed += removed.length;
       const updated: ScanReport = { ...report, vulnerabilities: fresh, databases };
-      const counts = severityCounts(fresh);
       const t = now();
       await store.writeTx(async (trx) => {
         await trx
           .updateTable('scan_reports')
-          .set({
-            report: JSON.stringify(updated),
-            severity: highestSeverity({ ...updated, findings: [] }) ?? 'None',
-            total: fresh.length,
-            fixable: fresh.filter((v) => v.fixedVersion).length,
-            summary: JSON.stringify(Object.fromEntries(Object.entries(counts).filter(([, n]) => n > 0))),
-          })
+          .set({ report: JSON.stringify(updated), ...vulnerabilitySummary(fresh) })
           .where('digest', '=', row.digest)
           .execute();
         if (added.length === 0) return;

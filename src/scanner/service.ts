@@ -13,9 +13,8 @@ import type { Jobs } from '../jobs/service.ts';
 import type { JobHandler } from '../jobs/types.ts';
 import type { Logger } from '../logger.ts';
 import { match } from './matcher.ts';
-import { highestSeverity, severityCounts, SCANNER_NAME, SCANNER_VERSION, type ScanReport } from './report/report.ts';
+import { reportDatabases, SCANNER_NAME, SCANNER_VERSION, vulnerabilitySummary, type ScanReport } from './report/report.ts';
 import { VulnDb } from './vulndb/store.ts';
-import type { Severity } from './types.ts';
 
 export const SCAN_JOB = 'scan_artifact';
 /** Harbor's mime type for vulnerability reports (pluggable-scanner-spec v1.1) */
@@ -72,19 +71,9 @@ export class ScanService {
         ctx.log(`scanning ${digest}`);
         try {
           const report = await this.scanNow(repository, digest, (m) => ctx.progress({ message: m }), ctx.signal);
-          const counts = severityCounts(report.vulnerabilities);
-          const summary = Object.fromEntries(Object.entries(counts).filter(([, n]) => n > 0));
           await this.db
             .updateTable('scan_reports')
-            .set({
-              status: 'Success',
-              report: JSON.stringify(report),
-              severity: highestSeverity({ ...report, findings: [] }) ?? 'None',
-              total: report.vulnerabilities.length,
-              fixable: report.vulnerabilities.filter((v) => v.fixedVersion).length,
-              summary: JSON.stringify(summary),
-              ended_at: Date.now(),
-            })
+            .set({ status: 'Success', report: JSON.stringify(report), ...vulnerabilitySummary(report.vulnerabilities), ended_at: Date.now() })
             .where('digest', '=', digest)
             .execute();
           ctx.log(`done: ${report.packages.length} packages, ${report.vulnerabilities.length} vulnerabilities, ${report.findings.length} findings, ${report.issues.length} input problems`);
@@ -113,8 +102,7 @@ export class ScanService {
     onProgress?.(`match: ${report.packages.length} packages`);
     const t0 = performance.now();
     report.vulnerabilities = await match({ os: report.os, packages: report.packages }, this.vulndb);
-    const sources = await this.vulndb.listSources();
-    report.databases = sources.filter((s) => s.records > 0).map((s) => ({ name: s.name, records: s.records, updatedAt: s.importedAt ? new Date(s.importedAt).toISOString() : null }));
+    report.databases = reportDatabases(await this.vulndb.listSources());
     report.durationMs += Math.round(performance.now() - t0);
     return report;
   }
@@ -256,18 +244,17 @@ export function overviewJson(r: ScanRecord): Record<string, unknown> {
 
 /** Harbor's vulnerability report (pluggable-scanner-spec `HarborVulnerabilityReport`). */
 export function harborVulnerabilityReport(report: ScanReport, repository: string, mimeType: string): Record<string, unknown> {
-  const sev = (s: Severity) => s;
   return {
     generated_at: report.generatedAt,
     artifact: { repository, digest: report.artifact.digest, mime_type: mimeType },
     scanner: SCANNER_INFO,
-    severity: highestSeverity({ ...report, findings: [] }) ?? 'None',
+    severity: vulnerabilitySummary(report.vulnerabilities).severity,
     vulnerabilities: report.vulnerabilities.map((v) => ({
       id: v.id,
       package: v.package,
       version: v.installedVersion,
       fix_version: v.fixedVersion ?? '',
-      severity: sev(v.severity),
+      severity: v.severity,
       description: v.title ?? '',
       links: v.url ? [v.url] : [],
       ...(v.cvssScore !== undefined ? { preferred_cvss: { score_v3: v.cvssScore } } : {}),

@@ -72,6 +72,19 @@ export function sortFindings(f: Finding[]): Finding[] {
   );
 }
 
+/** The `databases` of a report: the imported sources with records. */
+export function reportDatabases(sources: Array<{ name: string; records: number; importedAt: number | null }>): ScanReport['databases'] {
+  return sources.filter((s) => s.records > 0).map((s) => ({ name: s.name, records: s.records, updatedAt: s.importedAt ? new Date(s.importedAt).toISOString() : null }));
+}
+
+/** What a stored report row keeps beside the report (Harbor's overview): severity, totals, counts. */
+export function vulnerabilitySummary(v: Vulnerability[]): { severity: string; total: number; fixable: number; summary: string } {
+  let top = -1;
+  for (const x of v) top = Math.max(top, severityRank(x.severity));
+  const counts = Object.fromEntries(Object.entries(severityCounts(v)).filter(([, n]) => n > 0));
+  return { severity: top < 0 ? 'None' : SEVERITIES[top]!, total: v.length, fixable: v.filter((x) => x.fixedVersion).length, summary: JSON.stringify(counts) };
+}
+
 /** Keep only what is at or above `min`. */
 export function filterReport(r: ScanReport, min: Severity): ScanReport {
   const k = severityRank(min);

@@ -84,15 +84,7 @@ export async function openLocalImage(ref: string, storage: LocalStorage, opts: L
     return {
       kind: 'wharf',
       name,
-      manifestDigest: r.manifestDigest,
-      manifestMediaType: r.manifestMediaType,
-      manifestBytes: r.manifestBytes,
-      config: r.config,
-      configDescriptor: r.configDescriptor,
-      configBytes: r.configBytes,
-      layers: r.layers,
-      indexDigest: r.indexDigest,
-      platform: r.platform,
+      ...r,
       repository,
       tag: digest ? undefined : (tag ?? 'latest'),
       async openBlob(d: string): Promise<Readable> {

@@ -108,15 +108,7 @@ export async function openOciLayout(dir: string, opts: OciLayoutOptions = {}): P
   return {
     kind: 'oci-layout',
     name,
-    manifestDigest: r.manifestDigest,
-    manifestMediaType: r.manifestMediaType,
-    manifestBytes: r.manifestBytes,
-    config: r.config,
-    configDescriptor: r.configDescriptor,
-    configBytes: r.configBytes,
-    layers: r.layers,
-    indexDigest: r.indexDigest,
-    platform: r.platform,
+    ...r,
     tag: opts.ref,
     async openBlob(digest) {
       const d = blobs.get(digest);
