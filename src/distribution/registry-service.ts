@@ -297,14 +297,26 @@ export class RegistryService {
       if (uploadId) await this.driver.sync(from);
       await this.driver.move(from, dest);
     }
-    try {
-      await this.store.commitBlob(repositoryId, d.digest, size, uploadId);
-    } catch (e) {
-      if (!(e instanceof BlobGarbageCollectedError)) throw e;
-      // GC deleted the bytes between the rename and this commit: the session's data is gone, so
-      // end it; the client's retry uploads again and succeeds.
-      if (uploadId) await this.store.deleteUpload(uploadId);
-      throw new OciError('BLOB_UPLOAD_INVALID', e.message, { detail: { digest: d.digest } });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.store.commitBlob(repositoryId, d.digest, size, uploadId);
+        return;
+      } catch (e) {
+        if (!(e instanceof BlobGarbageCollectedError)) throw e;
+        // The bytes were missing when the commit looked. Either GC deleted them between the
+        // rename and this commit, or a store without atomic overwrites (s3rver, some
+        // S3-compatible servers) showed the object as absent while a concurrent upload of the
+        // same digest rewrote it. The commit re-checks under its transaction, so retrying is
+        // safe whenever the bytes are (again) in place; otherwise the session's data is gone:
+        // end it, the client's retry uploads again and succeeds.
+        if (attempt < 3) {
+          await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+          const st = await this.driver.stat(dest);
+          if (st && st.size === size) continue;
+        }
+        if (uploadId) await this.store.deleteUpload(uploadId);
+        throw new OciError('BLOB_UPLOAD_INVALID', e.message, { detail: { digest: d.digest } });
+      }
     }
   }
 

@@ -31,16 +31,16 @@ async function readAll(d: BlobDriver, p: string, range?: { start: number; end: n
 }
 
 /** Record the commands a driver sends (name + body size where known). */
-function spy(d: S3BlobDriver): { name: string; len?: number }[] {
-  const log: { name: string; len?: number }[] = [];
+function spy(d: S3BlobDriver): { name: string; len?: number; part?: number }[] {
+  const log: { name: string; len?: number; part?: number }[] = [];
   const send = d.client.send.bind(d.client);
-  (d.client as { send: unknown }).send = (cmd: { constructor: { name: string }; input: { ContentLength?: number; CopySourceRange?: string } }, ...rest: unknown[]) => {
+  (d.client as { send: unknown }).send = (cmd: { constructor: { name: string }; input: { ContentLength?: number; CopySourceRange?: string; PartNumber?: number } }, ...rest: unknown[]) => {
     let len = cmd.input.ContentLength;
     const m = cmd.input.CopySourceRange?.match(/bytes=(\d+)-(\d+)/);
     if (m) len = Number(m[2]) - Number(m[1]) + 1;
     // only what succeeded (a refused UploadPartCopy is retried as an UploadPart)
     return (send as (...a: unknown[]) => Promise<unknown>)(cmd, ...rest).then((r) => {
-      log.push({ name: cmd.constructor.name, len });
+      log.push({ name: cmd.constructor.name, len, part: cmd.input.PartNumber });
       return r;
     });
   };
@@ -120,8 +120,10 @@ describe('S3BlobDriver specifics', () => {
     const digest = createHash('sha256').update(all).digest('hex');
     const log = spy(d);
     await d.move('uploads/u', `blobs/sha256/${digest.slice(0, 2)}/${digest}`);
-    const parts = log.filter((c) => c.name === 'UploadPartCommand' || c.name === 'UploadPartCopyCommand');
+    // parts are sent concurrently: the log is in completion order, the object in part-number order
+    const parts = log.filter((c) => c.name === 'UploadPartCommand' || c.name === 'UploadPartCopyCommand').sort((a, b) => a.part! - b.part!);
     expect(parts.length).toBeGreaterThan(1);
+    expect(parts.map((p) => p.part)).toEqual(parts.map((_, i) => i + 1));
     for (const p of parts.slice(0, -1)) expect(p.len).toBeGreaterThanOrEqual(MIN_PART);
     expect(parts.reduce((n, p) => n + (p.len ?? 0), 0)).toBe(all.length);
     expect(await d.stat('uploads/u')).toBeNull();
