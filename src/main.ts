@@ -116,7 +116,7 @@ export async function createWharf(cfg: Config, logger: Logger = createLogger(cfg
       if (p?.metadata.auto_scan === 'true') await scans.request(repo, digest, `project:${p.id}`);
     })().catch((e) => logger.warn('scan on push failed to start', { repo, digest, error: String(e) }));
   };
-  const api = buildApi({ identity, audit, logger, store, registry, config: cfg, jobs, scans });
+  const api = buildApi({ identity, audit, logger, store, registry, config: cfg, jobs, scans, redis: coordination ? () => coordination.status() : undefined });
   const app = buildApp({ registry, logger, identity, audit, api, externalUrl: cfg.externalUrl || undefined, sessionTtlMs: cfg.sessionTtlMinutes * 60_000, onManifestPull: (repo, digest) => pulls.record(repo, digest), onManifestPush });
   const housekeeping = setInterval(() => {
     identityStore.purgeSessions().catch((e) => logger.warn('session purge failed', { error: String(e) }));

@@ -74,6 +74,8 @@ export interface ApiServices {
   jobs?: JobService;
   /** image scanning (scan jobs and stored reports) */
   scans?: ScanService;
+  /** scale-out coordination over Redis (WHARF_REDIS_URL): its state for /health */
+  redis?: () => { healthy: boolean; publisher: string; subscriber: string };
 }
 
 export class ApiCtx {

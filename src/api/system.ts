@@ -1,4 +1,5 @@
 // /ping, /health, /systeminfo and the OpenAPI document.
+import { sql } from 'kysely';
 import { anyone, badRequest, type ApiRoute } from './framework.ts';
 
 export const VERSION = '0.3.0';
@@ -25,16 +26,29 @@ export function systemRoutes(openapi: () => unknown): ApiRoute[] {
       handler: async (c) => {
         let db = 'healthy';
         try {
-          await c.svc.store.getRepository('\u0000health');
+          // a round trip to the database (SQLite or PostgreSQL)
+          await sql`select 1`.execute(c.svc.store.db);
         } catch {
           db = 'unhealthy';
         }
-        const components = [
+        const components: { name: string; status: string; error?: string }[] = [
           { name: 'core', status: 'healthy' },
           { name: 'database', status: db },
           { name: 'registry', status: 'healthy' },
         ];
-        c.json(db === 'healthy' ? 200 : 503, { status: db === 'healthy' ? 'healthy' : 'unhealthy', components });
+        const redis = c.svc.redis?.();
+        if (redis) {
+          components.push(
+            redis.healthy
+              ? { name: 'redis', status: 'healthy' }
+              : { name: 'redis', status: 'unhealthy', error: `degraded: publisher ${redis.publisher}, subscriber ${redis.subscriber}; credential caches bypassed, login limits per replica` },
+          );
+        }
+        // Overall status as Harbor's: unhealthy when any component is. The HTTP status follows the
+        // database alone: a replica without Redis still serves correctly (degraded), so a load
+        // balancer must keep it.
+        const overall = components.every((x) => x.status === 'healthy') ? 'healthy' : 'unhealthy';
+        c.json(db === 'healthy' ? 200 : 503, { status: overall, components });
       },
     },
     {

@@ -170,7 +170,8 @@ export class DistributionHandlers {
     }
     // scale-out on S3 (WHARF_S3_REDIRECT): the client fetches the bytes from the storage itself;
     // access was checked above (statBlob reads through this repository's link)
-    const redirect = await this.svc.blobRedirectUrl(b.digest);
+    const pending = this.svc.blobRedirectUrl(b.digest);
+    const redirect = pending && (await pending);
     if (redirect) {
       res.writeHead(307, { Location: redirect, 'Docker-Content-Digest': b.digest, 'Content-Length': 0 });
       return void res.end();

@@ -87,10 +87,15 @@ export class RegistryService {
   private readonly redirectTtlSeconds: number;
 
   /** A pre-signed URL to redirect a blob GET to (after the caller checked access), or null. */
-  async blobRedirectUrl(digest: string): Promise<string | null> {
-    const d = this.driver as BlobDriver & { presignedUrl?: (p: string, ttl: number) => Promise<string> };
-    if (this.redirectTtlSeconds <= 0 || typeof d.presignedUrl !== 'function') return null;
+  blobRedirectUrl(digest: string): Promise<string | null> | null {
+    if (!this.redirects) return null; // the common case: no promise, no await on the hot path
+    const d = this.driver as BlobDriver & { presignedUrl: (p: string, ttl: number) => Promise<string> };
     return d.presignedUrl(pathFor({ kind: 'blob', digest: parseDigest(digest) }), this.redirectTtlSeconds);
+  }
+
+  /** Redirects configured and the driver can pre-sign. */
+  get redirects(): boolean {
+    return this.redirectTtlSeconds > 0 && typeof (this.driver as { presignedUrl?: unknown }).presignedUrl === 'function';
   }
 
   addGuard(g: RegistryGuard): void {

@@ -3,14 +3,13 @@
 // (additions/vulnerabilities), the SBOM and full report additions, the scan log, permissions.
 // The image is an Alpine 3.11 userland built offline (real-format apk database from the fixtures),
 // pushed with skopeo; the Alpine secdb fixture is imported with `wharf vuln-db import`.
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageBuilder } from '../helpers/image-builder.ts';
 import { adminAuth, basicAuth, createProject, createUser, repoRoot, startWharf, type RunningRegistry } from '../helpers/servers.ts';
-import { Skopeo } from '../helpers/clients.ts';
+import { Skopeo, run } from '../helpers/clients.ts';
 import { compare as apkCompare } from '../../src/scanner/version/apk.ts';
 
 const MIME = 'application/vnd.security.vulnerability.report; version=1.1';
@@ -73,8 +72,8 @@ describe('scan API (Harbor shapes) on a real server', () => {
 
     reg = await startWharf();
     const env = { ...process.env, WHARF_DATA_DIR: reg.dataDir, WHARF_LOG_LEVEL: 'warn' };
-    const imp = spawnSync(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'vuln-db', 'import', '--name', 'alpine-secdb', path.join(repoRoot, 'test/fixtures/vulndata/alpine/v3.11')], { env, encoding: 'utf8' });
-    expect(imp.status, imp.stderr).toBe(0);
+    const imp = await run(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'vuln-db', 'import', '--name', 'alpine-secdb', path.join(repoRoot, 'test/fixtures/vulndata/alpine/v3.11')], { env, timeoutMs: 300_000, allowFail: true });
+    expect(imp.code, imp.stderr).toBe(0);
 
     // "autoscan" scans on push; "manual" only when asked
     let r = await api('POST', '/projects', { project_name: 'autoscan', public: false, metadata: { auto_scan: 'true' } });
@@ -181,8 +180,8 @@ describe('scan API (Harbor shapes) on a real server', () => {
     const { writeFile } = await import('node:fs/promises');
     await writeFile(osv, JSON.stringify({ id: 'WHARF-TEST-2026-0001', summary: 'synthetic advisory for the notifier test', modified: '2026-11-30T00:00:00Z', affected: [{ package: { ecosystem: 'Alpine:v3.11', name: 'musl' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.1.24-r99' }] }] }] }));
     const env = { ...process.env, WHARF_DATA_DIR: reg.dataDir, WHARF_LOG_LEVEL: 'warn' };
-    const imp = spawnSync(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'vuln-db', 'import', '--name', 'new-feed', osv], { env, encoding: 'utf8' });
-    expect(imp.status, imp.stderr).toBe(0);
+    const imp = await run(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'vuln-db', 'import', '--name', 'new-feed', osv], { env, timeoutMs: 300_000, allowFail: true });
+    expect(imp.code, imp.stderr).toBe(0);
     // musl's advisories hit every binary package built from it (origin musl)
     const installedText = await readFile(path.join(repoRoot, 'test/fixtures/vulndata/alpine/installed'), 'utf8');
     const fromMusl = installedText.split(/\n\n+/).filter((b) => /^o:musl$/m.test(b)).map((b) => /^P:(.*)$/m.exec(b)![1]!).sort();
@@ -202,8 +201,8 @@ describe('scan API (Harbor shapes) on a real server', () => {
     expect(rep.json[MIME].vulnerabilities.map((v: any) => v.id)).toContain('WHARF-TEST-2026-0001');
 
     // the same import again changes nothing; other projects see only their own notifications
-    const again = spawnSync(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'vuln-db', 'import', '--name', 'new-feed', osv], { env, encoding: 'utf8' });
-    expect(again.status).toBe(0);
+    const again = await run(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'vuln-db', 'import', '--name', 'new-feed', osv], { env, timeoutMs: 300_000, allowFail: true });
+    expect(again.code).toBe(0);
     expect((await api('GET', '/projects/autoscan/scan-notifications')).json).toHaveLength(fromMusl.length);
     const guest = basicAuth(GUEST.username, GUEST.password);
     const m = await api('GET', '/projects/manual/scan-notifications', undefined, guest);

@@ -1,18 +1,19 @@
 // The portal's session login with CSRF protection, the OpenAPI document, the first-start admin,
 // and the admin CLI in both modes (local database, --server API) — all against real processes.
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { repoRoot, startWharf, type RunningRegistry } from '../helpers/servers.ts';
+import { run } from '../helpers/clients.ts';
 
 const ADMIN = 'Wharf-Test-Admin-1';
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
-function cli(args: string[], env: Record<string, string>, input = '') {
-  const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), ...args], { env: { ...process.env, WHARF_LOG_LEVEL: 'warn', ...env }, input, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+// asynchronous: a synchronous spawn blocks the test worker (vitest's worker RPC times out after 60 s)
+async function cli(args: string[], env: Record<string, string>, input = '') {
+  const r = await run(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), ...args], { env: { ...process.env, WHARF_LOG_LEVEL: 'warn', ...env }, input, timeoutMs: 60_000, allowFail: true });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 describe('sessions, CSRF and the OpenAPI document', () => {
@@ -86,26 +87,26 @@ describe('first start and the admin CLI', () => {
 
   test('a generated admin password is printed once and works; the CLI manages the local database', async () => {
     const env = { WHARF_DATA_DIR: dir };
-    const add2 = cli(['user', 'add', 'alice', '--password-stdin'], env, 'Alice-Pass-1\n');
+    const add2 = await cli(['user', 'add', 'alice', '--password-stdin'], env, 'Alice-Pass-1\n');
     expect(add2.code, add2.err).toBe(0);
     const printed = /password: (\S+)/.exec(add2.err)?.[1];
     expect(printed).toBeTruthy();
-    expect(cli(['user', 'add', 'alice'], env, 'Alice-Pass-1\n').code).not.toBe(0); // duplicate
-    expect(cli(['user', 'add', 'weak'], env, 'short\n').code).toBe(2); // policy
+    expect((await cli(['user', 'add', 'alice'], env, 'Alice-Pass-1\n')).code).not.toBe(0); // duplicate
+    expect((await cli(['user', 'add', 'weak'], env, 'short\n')).code).toBe(2); // policy
     // the username and e-mail rules of POST /users hold for the local database too
     for (const bad of ['robot$evil', 'a:b', 'has#hash', ' spaced']) {
-      const r = cli(['user', 'add', bad], env, 'Alice-Pass-1\n');
+      const r = await cli(['user', 'add', bad], env, 'Alice-Pass-1\n');
       expect(r.code, `${bad}: ${r.err}`).toBe(2);
       expect(r.err).toMatch(/username/);
     }
-    const badMail = cli(['user', 'add', 'bob', '--email', 'not-an-email'], env, 'Bob-Pass-12\n');
+    const badMail = await cli(['user', 'add', 'bob', '--email', 'not-an-email'], env, 'Bob-Pass-12\n');
     expect(badMail.code, badMail.err).toBe(2);
     expect(badMail.err).toMatch(/e-mail/);
-    const bob = cli(['user', 'add', 'bob', '--email', 'bob@example.com'], env, 'Bob-Pass-12\n');
+    const bob = await cli(['user', 'add', 'bob', '--email', 'bob@example.com'], env, 'Bob-Pass-12\n');
     expect(bob.code, bob.err).toBe(0);
-    expect(cli(['project', 'create', 'team'], env).code).toBe(0);
-    expect(cli(['project', 'create', 'Bad_Name'], env).code).toBe(2);
-    const robot = cli(['robot', 'create', 'team', 'ci', '--access', 'pull,push'], env);
+    expect((await cli(['project', 'create', 'team'], env)).code).toBe(0);
+    expect((await cli(['project', 'create', 'Bad_Name'], env)).code).toBe(2);
+    const robot = await cli(['robot', 'create', 'team', 'ci', '--access', 'pull,push'], env);
     expect(robot.code, robot.err).toBe(0);
     const [robotName, robotSecret] = robot.out.trim().split('\n');
     expect(robotName).toBe('robot$team+ci');
@@ -120,19 +121,19 @@ describe('first start and the admin CLI', () => {
       expect(await ok(robotName, robotSecret)).toBe(200);
       // --server mode goes through the API with the caller's rights.
       const srv = { WHARF_DATA_DIR: dir, WHARF_CLI_PASSWORD: printed! };
-      const viaApi = cli(['project', 'create', 'remote', '--server', reg.url, '--user', 'admin'], srv);
+      const viaApi = await cli(['project', 'create', 'remote', '--server', reg.url, '--user', 'admin'], srv);
       expect(viaApi.code, viaApi.err).toBe(0);
       const r = await fetch(`${reg.url}/api/v2.0/projects/remote`, { headers: { authorization: basic('admin', printed!), 'X-Is-Resource-Name': 'true' } });
       expect(r.status).toBe(200);
-      const denied = cli(['project', 'create', 'remote2', '--server', reg.url, '--user', 'alice'], { ...srv, WHARF_CLI_PASSWORD: 'wrong' });
+      const denied = await cli(['project', 'create', 'remote2', '--server', reg.url, '--user', 'alice'], { ...srv, WHARF_CLI_PASSWORD: 'wrong' });
       expect(denied.code).not.toBe(0);
       expect(denied.err).toMatch(/401/);
-      const pw = cli(['user', 'passwd', 'alice', '--server', reg.url, '--user', 'admin'], srv, 'Alice-Pass-2\n');
+      const pw = await cli(['user', 'passwd', 'alice', '--server', reg.url, '--user', 'admin'], srv, 'Alice-Pass-2\n');
       expect(pw.code, pw.err).toBe(0);
       expect(await ok('alice', 'Alice-Pass-1')).toBe(401);
       expect(await ok('alice', 'Alice-Pass-2')).toBe(200);
       // Changing your own password: the CLI sends the current one (the one it logs in with).
-      const own = cli(['user', 'passwd', 'alice', '--server', reg.url, '--user', 'alice'], { ...srv, WHARF_CLI_PASSWORD: 'Alice-Pass-2' }, 'Alice-Pass-3\n');
+      const own = await cli(['user', 'passwd', 'alice', '--server', reg.url, '--user', 'alice'], { ...srv, WHARF_CLI_PASSWORD: 'Alice-Pass-2' }, 'Alice-Pass-3\n');
       expect(own.code, own.err).toBe(0);
       expect(await ok('alice', 'Alice-Pass-2')).toBe(401);
       expect(await ok('alice', 'Alice-Pass-3')).toBe(200);

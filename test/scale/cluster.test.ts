@@ -2,7 +2,6 @@
 // shared storage backend: real clients alternate replicas, an upload session moves between them,
 // both take the same image concurrently, a replica is killed mid-push while the other carries on,
 // and a job started through one runs exactly once across the two.
-import { spawnSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestImages, type TestImages } from '../helpers/images.ts';
 import { adminAuth, createProject, repoRoot, startWharf, type RunningRegistry } from '../helpers/servers.ts';
-import { Skopeo } from '../helpers/clients.ts';
+import { Skopeo, run } from '../helpers/clients.ts';
 import { req } from '../helpers/raw-http.ts';
 import { PG_TEST_URL } from '../../src/metadata/pg-test-store.ts';
 import { startPrivateRedis, type PrivateRedis } from '../../src/cluster/test-redis.ts';
@@ -48,8 +47,8 @@ describe(`scale-out: two replicas on PostgreSQL, Redis and ${storage === 's3' ? 
     }
     // the schema is created by an explicit migration, as a deployment would (replicas on
     // PostgreSQL do not migrate by themselves)
-    const m = spawnSync(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'migrate'], { env: { ...process.env, ...env, WHARF_DATA_DIR: shared }, encoding: 'utf8' });
-    if (m.status !== 0) throw new Error(`wharf migrate: ${m.stderr}`);
+    const m = await run(process.execPath, [path.join(repoRoot, 'bin/wharf.js'), 'migrate'], { env: { ...process.env, ...env, WHARF_DATA_DIR: shared }, allowFail: true });
+    if (m.code !== 0) throw new Error(`wharf migrate: ${m.stderr}`);
     [a, b] = await Promise.all([start(), start()]);
     await createProject(a, 'team');
     images = await buildTestImages(path.join(work, 'images'), 'cluster');
@@ -175,9 +174,28 @@ describe(`scale-out: two replicas on PostgreSQL, Redis and ${storage === 's3' ? 
       }
       expect(status).toBe(401);
       if (outage) {
-        // still serving while Redis is down, and recovering after
+        // still serving while Redis is down (health 200, Redis reported degraded), and recovering after
         expect((await req(b, 'GET', '/v2/')).status).toBe(200);
+        const redisHealth = async (r: RunningRegistry) => {
+          const h = await fetch(`${r.url}/api/v2.0/health`);
+          expect(h.status).toBe(200);
+          const body = (await h.json()) as { status: string; components: { name: string; status: string; error?: string }[] };
+          return { overall: body.status, ...body.components.find((x) => x.name === 'redis')! };
+        };
+        const until = async (want: string) => {
+          const end = Date.now() + 10_000;
+          let h = await redisHealth(b);
+          while (h.status !== want && Date.now() < end) {
+            await new Promise((r) => setTimeout(r, 50));
+            h = await redisHealth(b);
+          }
+          return h;
+        };
+        const down = await until('unhealthy');
+        expect(down).toMatchObject({ overall: 'unhealthy', status: 'unhealthy' });
+        expect(down.error).toMatch(/degraded/);
         await redis.restart();
+        expect(await until('healthy')).toMatchObject({ overall: 'healthy', status: 'healthy' });
       }
     }
   }, 60_000);

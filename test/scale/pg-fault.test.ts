@@ -51,6 +51,12 @@ describe('PostgreSQL restarted under a running Wharf', () => {
     const api = await fetch(`${w.url}/api/v2.0/projects`, { headers: { Authorization: `Basic ${Buffer.from(creds()).toString('base64')}` } });
     expect(api.status).toBeGreaterThanOrEqual(500);
     expect((await api.json()).errors?.[0]?.code).toBeTruthy();
+    const health = async () => {
+      const h = await fetch(`${w.url}/api/v2.0/health`);
+      const body = (await h.json()) as { status: string; components: { name: string; status: string }[] };
+      return { code: h.status, overall: body.status, database: body.components.find((x) => x.name === 'database')?.status };
+    };
+    expect(await health()).toEqual({ code: 503, overall: 'unhealthy', database: 'unhealthy' });
     await db.start();
     let ok = 0;
     for (let i = 0; i < 100 && ok !== 200; i++) {
@@ -58,6 +64,7 @@ describe('PostgreSQL restarted under a running Wharf', () => {
       if (ok !== 200) await new Promise((res) => setTimeout(res, 200));
     }
     expect(ok).toBe(200);
+    expect(await health()).toEqual({ code: 200, overall: 'healthy', database: 'healthy' });
   }, 120_000);
 
   it('a crash in the middle of pushes leaves nothing half-committed, and pushes work again after', async () => {

@@ -17,14 +17,16 @@ import { createGzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageBuilder, MEDIA } from '../helpers/image-builder.ts';
 import { repoRoot, startWharf, type RunningRegistry } from '../helpers/servers.ts';
-import { Skopeo } from '../helpers/clients.ts';
+import { Skopeo, run } from '../helpers/clients.ts';
 
 const WHARF = path.join(repoRoot, 'bin/wharf.js');
 const FIXTURES = path.join(repoRoot, 'test/fixtures/vulndata');
 
-function wharf(args: string[], env: Record<string, string>, input?: string) {
-  const r = spawnSync(process.execPath, [WHARF, ...args], { env: { ...process.env, ...env }, input, encoding: 'utf8', maxBuffer: 256 << 20, timeout: 300_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+// Child processes run asynchronously: a synchronous spawn blocks the test worker, and vitest's
+// worker RPC times out after 60 s of that (the first debootstrap on a fresh machine takes longer).
+async function wharf(args: string[], env: Record<string, string>, input?: string) {
+  const r = await run(process.execPath, [WHARF, ...args], { env: { ...process.env, ...env }, input, timeoutMs: 300_000, allowFail: true });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** gzip a file to `out`, returning sha256 of both sides and sizes */
@@ -92,8 +94,8 @@ describe('wharf scan: Debian bookworm minbase image end to end', () => {
   let npmToken: string;
 
   beforeAll(async () => {
-    const fx = spawnSync('bash', [path.join(repoRoot, 'scripts/debian-fixture.sh')], { encoding: 'utf8', timeout: 900_000 });
-    if (fx.status !== 0) throw new Error(`debian fixture: ${fx.stderr}`);
+    const fx = await run('bash', [path.join(repoRoot, 'scripts/debian-fixture.sh')], { timeoutMs: 900_000, allowFail: true });
+    if (fx.code !== 0) throw new Error(`debian fixture: ${fx.stderr}`);
     rootfs = fx.stdout.trim();
     work = await mkdtemp(path.join(os.tmpdir(), 'wharf-scan-e2e-'));
     layout = path.join(work, 'layout');
@@ -150,7 +152,7 @@ describe('wharf scan: Debian bookworm minbase image end to end', () => {
     await skopeo.copy(`oci:${layout}:bookworm`, `docker://${reg.host}/library/debian:bookworm`, ['--dest-creds', `${reg.admin.username}:${reg.admin.password}`]);
 
     for (const f of ['debian/bookworm-minbase/advisories.changelog-derived.json', 'npm/ghsa-osv-exemplars']) {
-      const r = wharf(['vuln-db', 'import', path.join(FIXTURES, f)], env);
+      const r = await wharf(['vuln-db', 'import', path.join(FIXTURES, f)], env);
       if (r.code !== 0) throw new Error(`vuln-db import ${f}: ${r.stderr}`);
     }
     const scanEnv = { ...env, WHARF_SCAN_PASSWORD: reg.admin.password };
@@ -160,7 +162,7 @@ describe('wharf scan: Debian bookworm minbase image end to end', () => {
       layout: ['scan', '-q', '--format', 'json', `${layout}:bookworm`],
     };
     for (const [k, args] of Object.entries(runs)) {
-      const r = wharf(args, scanEnv);
+      const r = await wharf(args, scanEnv);
       if (r.code !== 0) throw new Error(`wharf ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
       reports[k] = JSON.parse(r.stdout);
     }
@@ -230,14 +232,14 @@ describe('wharf scan: Debian bookworm minbase image end to end', () => {
     expect(key(reports.layout)).toEqual(key(reports.registry));
   });
 
-  it('writes SARIF and a CycloneDX SBOM consistent with the JSON report, and exits by --severity', () => {
+  it('writes SARIF and a CycloneDX SBOM consistent with the JSON report, and exits by --severity', async () => {
     const scanEnv = { ...env, WHARF_SCAN_PASSWORD: reg.admin.password };
-    const sarif = wharf(['scan', '-q', '--format', 'sarif', '--local', 'library/debian:bookworm'], scanEnv);
+    const sarif = await wharf(['scan', '-q', '--format', 'sarif', '--local', 'library/debian:bookworm'], scanEnv);
     expect(sarif.code).toBe(0);
     const s = JSON.parse(sarif.stdout);
     expect(s.version).toBe('2.1.0');
     expect(s.runs[0].results.length).toBe(reports.local.vulnerabilities.length + reports.local.findings.length);
-    const cdx = wharf(['scan', '-q', '--format', 'cyclonedx', '--local', 'library/debian:bookworm'], scanEnv);
+    const cdx = await wharf(['scan', '-q', '--format', 'cyclonedx', '--local', 'library/debian:bookworm'], scanEnv);
     expect(cdx.code).toBe(0);
     const c = JSON.parse(cdx.stdout);
     expect(c.bomFormat).toBe('CycloneDX');
@@ -247,16 +249,16 @@ describe('wharf scan: Debian bookworm minbase image end to end', () => {
     expect(c.components.find((x: any) => x.name === 'libc6')?.purl).toMatch(/^pkg:deb\/debian\/libc6@/);
 
     // the private key is High or Critical: a High threshold fails the scan, a table is printed
-    const fail = wharf(['scan', '-q', '--severity', 'high', '--local', 'library/debian:bookworm'], scanEnv);
+    const fail = await wharf(['scan', '-q', '--severity', 'high', '--local', 'library/debian:bookworm'], scanEnv);
     expect(fail.code).toBe(1);
     expect(fail.stdout).toContain('root/.ssh/id_rsa');
-    const bad = wharf(['scan', '-q', '--severity', 'extreme', '--local', 'library/debian:bookworm'], scanEnv);
+    const bad = await wharf(['scan', '-q', '--severity', 'extreme', '--local', 'library/debian:bookworm'], scanEnv);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('unknown severity');
   });
 
   it('refuses anonymous access to a private project and names the problem', async () => {
-    const r = wharf(['scan', '-q', `${reg.host}/library/nope:latest`], env);
+    const r = await wharf(['scan', '-q', `${reg.host}/library/nope:latest`], env);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/manifest unknown|not found|unauthorized/i);
   });
