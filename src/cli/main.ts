@@ -4,6 +4,8 @@ import { Command } from 'commander';
 import { ConfigError, CONFIG_FIELDS, loadConfig } from '../config/config.ts';
 import { SCHEMA_NEWER_EXIT, SCHEMA_PENDING_EXIT, isSchemaMismatch, setAutoMigrateDefault } from '../metadata/migrate-policy.ts';
 
+declare const __WHARF_BUNDLE__: boolean | undefined; // defined by scripts/build.js in dist/
+
 const program = new Command();
 program.name('wharf').description('Wharf container image registry').version('0.1.0');
 
@@ -61,7 +63,10 @@ program
     const { host, port } = await wharf.listen();
     if (cluster.isWorker) {
       wharf.logger.debug('worker listening', { pid: process.pid });
-    } else wharf.logger.info('wharf listening', { addr: `${host}:${port}`, dataDir: cfg.dataDir, database: cfg.databaseUrl.replace(/\/\/[^@/]*@/, '//***@') });
+    } else {
+      const { zeroCopyAvailable } = await import('../storage/sendfile.ts');
+      wharf.logger.info('wharf listening', { addr: `${host}:${port}`, dataDir: cfg.dataDir, database: cfg.databaseUrl.replace(/\/\/[^@/]*@/, '//***@'), zeroCopy: zeroCopyAvailable, bundle: typeof __WHARF_BUNDLE__ !== 'undefined' });
+    }
     let stopping = false;
     const stop = async (sig: string) => {
       if (stopping) return;

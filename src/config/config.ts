@@ -1,7 +1,7 @@
 // Typed configuration: defaults, then a YAML file (WHARF_CONFIG or --config), then WHARF_* env.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import YAML from 'yaml';
 import { parseCron } from '../jobs/cron.ts';
 import type { LogLevel } from '../logger.ts';
 import { parseStorageUrl } from '../storage/open.ts';
@@ -114,6 +114,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
   if (cfgFile) {
     let doc: unknown;
     try {
+      // loaded only when a file is given (~35 ms of every command's start otherwise)
+      const YAML = createRequire(import.meta.url)('yaml') as typeof import('yaml');
       doc = YAML.parse(readFileSync(cfgFile, 'utf8'));
     } catch (e) {
       throw new ConfigError(`cannot read config file ${cfgFile}: ${(e as Error).message}`);

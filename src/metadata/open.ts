@@ -2,16 +2,19 @@
 // `postgres://user@host:port/db` (scale-out). Optional `?schema=` on postgres selects a schema.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
 import type { Database } from './schema.ts';
 import { MetadataStore } from './store.ts';
 import { getAutoMigrateDefault } from './migrate-policy.ts';
 import { ensureSchema } from './schema-check.ts';
 
-// int8 columns (sizes, times) come back as numbers; all values we store fit in 2^53.
-pg.types.setTypeParser(20, (v: string) => Number(v));
+// The drivers are loaded on first use: a command on SQLite does not pay for loading pg (~45 ms).
+async function loadPg(): Promise<typeof import('pg').default> {
+  const pg = (await import('pg')).default;
+  // int8 columns (sizes, times) come back as numbers; all values we store fit in 2^53.
+  pg.types.setTypeParser(20, (v: string) => Number(v));
+  return pg;
+}
 
 export interface OpenOptions {
   /** sqlite `synchronous` pragma: FULL (default) survives power loss, NORMAL survives process crashes */
@@ -42,6 +45,7 @@ export async function openMetadata(url: string, opts: OpenOptions = {}): Promise
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length).replace(/^\/\//, '');
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const { default: BetterSqlite3 } = await import('better-sqlite3');
     const sqlite = new BetterSqlite3(file);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma(`synchronous = ${opts.sqliteSynchronous ?? 'FULL'}`);
@@ -54,6 +58,7 @@ export async function openMetadata(url: string, opts: OpenOptions = {}): Promise
     const u = new URL(url);
     const schema = u.searchParams.get('schema');
     u.searchParams.delete('schema');
+    const pg = await loadPg();
     const pool = new pg.Pool({
       connectionString: u.toString(),
       max: opts.poolSize ?? 10,

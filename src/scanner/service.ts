@@ -16,6 +16,10 @@ import { match } from './matcher.ts';
 import { reportDatabases, SCANNER_NAME, SCANNER_VERSION, vulnerabilitySummary, type ScanReport } from './report/report.ts';
 import { VulnDb } from './vulndb/store.ts';
 
+declare const __WHARF_BUNDLE__: boolean | undefined;
+/** The worker's entry: the bundle's (scripts/build.js puts it next to this code's chunk), or the sources through tsx. */
+const WORKER_URL = typeof __WHARF_BUNDLE__ !== 'undefined' ? new URL('./scan-worker.js', import.meta.url) : new URL('./worker-entry.mjs', import.meta.url);
+
 export const SCAN_JOB = 'scan_artifact';
 /** Harbor's mime type for vulnerability reports (pluggable-scanner-spec v1.1) */
 export const VULN_REPORT_MIME = 'application/vnd.security.vulnerability.report; version=1.1';
@@ -113,7 +117,7 @@ export class ScanService {
     const limitMb = this.deps.maxMemoryMb ?? 2048;
     const timeoutMs = (this.deps.timeoutMinutes ?? 30) * 60_000;
     return new Promise<ScanReport>((resolve, reject) => {
-      const w = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
+      const w = new Worker(WORKER_URL, {
         workerData: { repository, digest, config: { dataDir: this.deps.dataDir, databaseUrl: this.deps.databaseUrl }, cacheDir },
         resourceLimits: { maxOldGenerationSizeMb: limitMb },
       });

@@ -34,12 +34,14 @@ interface NativeAddon {
   sendcopy: NativeSend;
 }
 
+declare const __WHARF_BUNDLE__: boolean | undefined;
+
 function loadAddon(): NativeAddon | null {
   if (process.platform !== 'linux') return null;
   try {
     const require = createRequire(import.meta.url);
-    // src/storage/sendfile.ts → <repo>/build/Release/wharf_native.node
-    const addon = require('../../build/Release/wharf_native.node') as NativeAddon;
+    // src/storage/sendfile.ts (or a chunk of the bundle in dist/) → <repo>/build/Release/wharf_native.node
+    const addon = require(typeof __WHARF_BUNDLE__ !== 'undefined' ? '../build/Release/wharf_native.node' : '../../build/Release/wharf_native.node') as NativeAddon;
     return typeof addon?.sendfile === 'function' && typeof addon.sendcopy === 'function' ? addon : null;
   } catch {
     return null;

@@ -102,6 +102,9 @@ describe('Dockerfile and .dockerignore', () => {
     // tsx runs the sources at runtime: it must be a production dependency
     const pkg = JSON.parse(read('package.json'));
     expect(pkg.dependencies).toHaveProperty('tsx');
+    // …and the bundle is built in the image, next to the sources it is stamped with (scripts/build.js)
+    expect(pkg.dependencies).toHaveProperty('esbuild');
+    expect(df).toMatch(/^RUN node scripts\/build\.js\b/m);
     // every COPY source exists in the build context and isn't ignored
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     for (const m of df.matchAll(/^COPY (?!--from)(.+)$/gm)) {
