@@ -373,6 +373,24 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.dropTable('secrets').ifExists().execute();
       },
     },
+    '0009_quota_reservations': {
+      // Quota admissions (src/quota/guard.ts) held until their rows are visible: in the database,
+      // so that every process and replica counts the others' (an in-memory map did not).
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('quota_reservations')
+          .addColumn('project_id', 'bigint', (c: any) => c.notNull().references('projects.id').onDelete('cascade'))
+          .addColumn('key', 'text', (c: any) => c.notNull())
+          .addColumn('size', 'bigint', (c: any) => c.notNull())
+          .addColumn('until', 'bigint', (c: any) => c.notNull())
+          .addPrimaryKeyConstraint('quota_reservations_pk', ['project_id', 'key'])
+          .execute();
+        await db.schema.createIndex('quota_reservations_until').on('quota_reservations').column('until').execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropTable('quota_reservations').ifExists().execute();
+      },
+    },
   };
 }
 
@@ -380,4 +398,4 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
   return { getMigrations: async () => migrations(dialect) };
 }
 
-export const LATEST_MIGRATION = '0008_secrets';
+export const LATEST_MIGRATION = '0009_quota_reservations';

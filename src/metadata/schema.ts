@@ -193,6 +193,16 @@ export interface JobSchedulesTable {
   updated_at: number;
 }
 
+/** Quota admissions not yet visible as rows, shared by every process and replica (src/quota/guard.ts). */
+export interface QuotaReservationsTable {
+  project_id: number;
+  /** `blob:<digest>` or `manifest:<digest>` */
+  key: string;
+  size: number;
+  /** ms since epoch after which the reservation no longer counts (a commit that never came) */
+  until: number;
+}
+
 export interface ProjectQuotasTable {
   project_id: number;
   hard_bytes: number;
@@ -301,6 +311,7 @@ export interface Database {
   job_logs: JobLogsTable;
   job_schedules: JobSchedulesTable;
   project_quotas: ProjectQuotasTable;
+  quota_reservations: QuotaReservationsTable;
   immutable_rules: ImmutableRulesTable;
   retention_policies: RetentionPoliciesTable;
   users: UsersTable;

@@ -10,12 +10,13 @@
 //
 // Concurrency. The check and the link happen in different steps (the guard runs before the
 // blob's bytes are moved and its row committed), so two pushes racing past the limit could both
-// be admitted. Within one process that cannot happen: admission is serialized per project, and an
-// admitted blob or manifest is held as a reservation (counted in the usage) until its row is
-// visible in the database or RESERVATION_TTL_MS passes (a failed commit). Across the processes
-// of a cluster (WHARF_WORKERS > 1) or several nodes, the overshoot is bounded by what the other
-// processes admit concurrently: at most the objects in flight at the moment the limit is crossed.
-// Unlimited projects (the default) cost one indexed query per blob and nothing else.
+// be admitted. An admitted blob or manifest is therefore held as a reservation — a row of
+// quota_reservations, counted in the usage — until its row is visible in the database or
+// RESERVATION_TTL_MS passes (a failed commit). Admission is one write transaction that locks the
+// project's quota row (PostgreSQL: FOR UPDATE; SQLite: BEGIN IMMEDIATE), so admissions of one
+// project are serialized across the processes of a node (WHARF_WORKERS > 1) and across replicas:
+// the limit holds cluster-wide. Unlimited projects (the default) cost one indexed query per blob
+// and nothing else.
 import { OciError } from '../errors/oci-errors.ts';
 import type { RegistryGuard } from '../distribution/registry-service.ts';
 import { QuotaStore, UNLIMITED } from './store.ts';
@@ -43,16 +44,8 @@ export function quotaExceeded(project: string, adding: number, current: number, 
   );
 }
 
-interface Reservation {
-  size: number;
-  until: number;
-}
-
 export class QuotaGuard implements RegistryGuard {
   readonly quotas: QuotaStore;
-  /** per project id: `blob:<digest>` / `manifest:<digest>` admitted but maybe not committed yet */
-  private readonly reserved = new Map<number, Map<string, Reservation>>();
-  private readonly locks = new Map<number, Promise<void>>();
 
   constructor(quotas: QuotaStore) {
     this.quotas = quotas;
@@ -72,37 +65,35 @@ export class QuotaGuard implements RegistryGuard {
     const project = repo.slice(0, i);
     const lim = await this.quotas.limitOf(project);
     if (!lim || lim.hard === UNLIMITED) return;
-    await this.withLock(lim.projectId, async () => {
+    const meta = this.quotas.meta;
+    // a refusal commits too (the clean-up of landed and expired reservations stays done)
+    const refused = await meta.writeTx(async (trx): Promise<{ current: number; hard: number } | null> => {
+      // serializes this project's admissions everywhere (SQLite: the transaction holds the write lock)
+      const locked = await (meta.dialect === 'postgres' ? trx.selectFrom('project_quotas').select(['hard_bytes']).where('project_id', '=', lim.projectId).forUpdate() : trx.selectFrom('project_quotas').select(['hard_bytes']).where('project_id', '=', lim.projectId)).executeTakeFirst();
+      const hard = locked ? Number(locked.hard_bytes) : UNLIMITED; // the limit as of now, under the lock
+      if (hard === UNLIMITED) return null;
       const now = Date.now();
-      let res = this.reserved.get(lim.projectId);
-      if (res) for (const [k, r] of res) if (r.until <= now) res.delete(k);
-      if (res?.has(key)) return; // the same blob is being committed right now: counted once
-      const pending = [...(res?.keys() ?? [])];
-      const split = (ks: string[], kind: string) => ks.filter((k) => k.startsWith(`${kind}:`)).map((k) => k.slice(kind.length + 1));
-      const present = await this.quotas.presentInProject(project, split([key, ...pending], 'blob'), split([key, ...pending], 'manifest'));
-      if (present.has(key)) return; // already in the project: adds nothing
+      await trx.deleteFrom('quota_reservations').where('until', '<=', now).execute();
+      const rows = await trx.selectFrom('quota_reservations').select(['key', 'size']).where('project_id', '=', lim.projectId).execute();
+      if (rows.some((r) => r.key === key)) return null; // the same blob is being committed right now: counted once
+      const q = this.quotas.bound(trx);
+      const keys = [key, ...rows.map((r) => r.key)];
+      const split = (kind: string) => keys.filter((k) => k.startsWith(`${kind}:`)).map((k) => k.slice(kind.length + 1));
+      const present = await q.presentInProject(project, split('blob'), split('manifest'));
+      if (present.has(key)) return null; // already in the project: adds nothing
       // reservations whose rows are committed are in the usage now
       let reservedBytes = 0;
-      for (const k of pending) {
-        if (present.has(k)) res!.delete(k);
-        else reservedBytes += res!.get(k)!.size;
+      const landed: string[] = [];
+      for (const r of rows) {
+        if (present.has(r.key)) landed.push(r.key);
+        else reservedBytes += Number(r.size);
       }
-      const current = (await this.quotas.usage(project)).used + reservedBytes;
-      if (current + size > lim.hard) throw quotaExceeded(project, size, current, lim.hard);
-      if (!res) this.reserved.set(lim.projectId, (res = new Map()));
-      res.set(key, { size, until: now + RESERVATION_TTL_MS });
+      if (landed.length) await trx.deleteFrom('quota_reservations').where('project_id', '=', lim.projectId).where('key', 'in', landed).execute();
+      const current = (await q.usage(project)).used + reservedBytes;
+      if (current + size > hard) return { current, hard };
+      await trx.insertInto('quota_reservations').values({ project_id: lim.projectId, key, size, until: now + RESERVATION_TTL_MS }).execute();
+      return null;
     });
-  }
-
-  private async withLock<T>(id: number, fn: () => Promise<T>): Promise<T> {
-    while (this.locks.has(id)) await this.locks.get(id);
-    let release!: () => void;
-    this.locks.set(id, new Promise<void>((r) => (release = r)));
-    try {
-      return await fn();
-    } finally {
-      this.locks.delete(id);
-      release();
-    }
+    if (refused) throw quotaExceeded(project, size, refused.current, refused.hard);
   }
 }

@@ -30,22 +30,25 @@ async function pgReachable(): Promise<boolean> {
   }
 }
 
-const backends: { name: string; open(): Promise<{ store: MetadataStore; cleanup(): Promise<void> }> }[] = [
+const backends: { name: string; open(): Promise<{ store: MetadataStore; url: string; cleanup(): Promise<void> }> }[] = [
   {
     name: 'sqlite',
     async open() {
       const dir = await mkdtemp(path.join(os.tmpdir(), 'wharf-quota-'));
-      const store = await openMetadata(`sqlite:${path.join(dir, 'm.db')}`);
-      return { store, cleanup: async () => (await store.close(), await rm(dir, { recursive: true, force: true })) };
+      const url = `sqlite:${path.join(dir, 'm.db')}`;
+      const store = await openMetadata(url);
+      return { store, url, cleanup: async () => (await store.close(), await rm(dir, { recursive: true, force: true })) };
     },
   },
   {
     name: 'postgres',
     async open() {
       const schema = `wharf_q_${randomBytes(6).toString('hex')}`;
-      const store = await openMetadata(`${PG}?schema=${schema}`);
+      const url = `${PG}?schema=${schema}`;
+      const store = await openMetadata(url);
       return {
         store,
+        url,
         cleanup: async () => {
           await store.close();
           const c = new pg.Client({ connectionString: PG });
@@ -63,6 +66,7 @@ const havePg = await pgReachable();
 for (const b of backends) {
   describe.skipIf(b.name === 'postgres' && !havePg)(`quotas and immutable rules: ${b.name}`, () => {
     let s: MetadataStore;
+    let url: string;
     let cleanup: () => Promise<void>;
     let qs: QuotaStore;
     const ids: Record<string, number> = {};
@@ -90,7 +94,7 @@ for (const b of backends) {
     };
 
     beforeAll(async () => {
-      ({ store: s, cleanup } = await b.open());
+      ({ store: s, url, cleanup } = await b.open());
       qs = new QuotaStore(s);
       for (const p of ['ps', 'ps2', 'p_s', 'pxs', 'big.p', 'empty']) await project(p);
     });
@@ -173,6 +177,47 @@ for (const b of backends) {
       await g.beforeBlob({ repo: 'pxs/a', digest: d('q|x'), size: 1e12 });
       await g.beforeBlob({ repo: 'noproject/a', digest: d('q|x'), size: 1e12 });
       await g.beforeManifestPut({ repo: 'pxs/a', digest: d('q|x'), size: 1e12 });
+    });
+
+    // Replicas: two stores on the same database, each with its own pool and guard. (SQLite's
+    // equivalent, several worker processes, shares the same rows; two better-sqlite3 connections
+    // in one process would block each other's event loop, so that case is not run here.)
+    it.skipIf(b.name !== 'postgres')('QuotaGuard across replicas: racing admissions through two stores never exceed the limit', async () => {
+      const other = await openMetadata(url);
+      try {
+        const g1 = new QuotaGuard(new QuotaStore(s));
+        const g2 = new QuotaGuard(new QuotaStore(other));
+        await project('replicas');
+        await qs.setHard(ids.replicas, 100);
+        const rs = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => (i % 2 ? g1 : g2).beforeBlob({ repo: 'replicas/app', digest: d(`q|rep${i}`), size: 30 })));
+        expect(rs.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+        for (const r of rs) if (r.status === 'rejected') expect(String(r.reason)).toMatch(/Quota exceeded in project replicas/);
+        // the same digest through both replicas at once counts once
+        await qs.setHard(ids.replicas, 90 + 40);
+        await Promise.all([g1.beforeBlob({ repo: 'replicas/a', digest: d('q|shared'), size: 40 }), g2.beforeBlob({ repo: 'replicas/b', digest: d('q|shared'), size: 40 })]);
+        await expect(g2.beforeBlob({ repo: 'replicas/a', digest: d('q|one-more'), size: 1 })).rejects.toThrow(/Quota exceeded/);
+        // a reservation whose row landed stops counting (it is the row now), on either replica
+        await link('replicas/a', 'shared', 40);
+        await expect(g1.beforeBlob({ repo: 'replicas/a', digest: d('q|one-more'), size: 1 })).rejects.toThrow(/Quota exceeded/);
+        const held = await s.db.selectFrom('quota_reservations').select('key').where('project_id', '=', ids.replicas).execute();
+        expect(held.map((r) => r.key)).not.toContain(`blob:${d('q|shared')}`);
+        // raising the limit is seen at once by the other replica
+        await qs.setHard(ids.replicas, 1000);
+        await g2.beforeBlob({ repo: 'replicas/a', digest: d('q|one-more'), size: 1 });
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('QuotaGuard: a reservation expires when its commit never comes', async () => {
+      const g = new QuotaGuard(qs);
+      await project('expiry');
+      await qs.setHard(ids.expiry, 50);
+      await g.beforeBlob({ repo: 'expiry/a', digest: d('q|lost'), size: 50 });
+      await expect(g.beforeBlob({ repo: 'expiry/a', digest: d('q|next'), size: 1 })).rejects.toThrow(/Quota exceeded/);
+      // as if RESERVATION_TTL_MS had passed
+      await s.db.updateTable('quota_reservations').set({ until: Date.now() - 1 }).where('project_id', '=', ids.expiry).execute();
+      await g.beforeBlob({ repo: 'expiry/a', digest: d('q|next'), size: 1 });
     });
 
     it('formatBytes renders like Harbor', () => {

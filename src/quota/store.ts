@@ -7,7 +7,8 @@
 // there (Harbor stores manifests as blobs too). The physical figures are about the blob store,
 // where every blob is kept once for the whole registry: `unique` is what only this project links
 // (what deleting the project would let GC free), `registry` is every stored blob.
-import { sql, type RawBuilder } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Database } from '../metadata/schema.ts';
 import type { MetadataStore } from '../metadata/store.ts';
 
 /** bytes; -1 = unlimited */
@@ -34,10 +35,20 @@ export interface Usage {
 }
 
 export class QuotaStore {
+  /** set by bound(): queries run inside that transaction */
+  private trx?: Kysely<Database>;
+
   constructor(readonly meta: MetadataStore) {}
 
-  private get db() {
-    return this.meta.db;
+  private get db(): Kysely<Database> {
+    return this.trx ?? this.meta.db;
+  }
+
+  /** The same queries inside a transaction. */
+  bound(trx: Kysely<Database>): QuotaStore {
+    const q = new QuotaStore(this.meta);
+    q.trx = trx;
+    return q;
   }
 
   /** `column` names a repository of `project` (`<project>/…`). Uses the name index on SQLite. */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestImages, type TestImages } from '../helpers/images.ts';
+import { ImageBuilder } from '../helpers/image-builder.ts';
 import { adminAuth, createProject, repoRoot, startWharf, type RunningRegistry } from '../helpers/servers.ts';
 import { Skopeo, run } from '../helpers/clients.ts';
 import { req } from '../helpers/raw-http.ts';
@@ -109,6 +110,37 @@ describe(`scale-out: two replicas on PostgreSQL, Redis and ${storage === 's3' ? 
     expect(da).toBe(db);
     for (const r of [a, b]) expect(sha256(await raw(`docker://${r.host}/team/same:1`))).toBe(da);
   });
+
+  it('a project quota holds across replicas: two images pushed at once through both, room for one', async () => {
+    // two images of one incompressible 2 MiB layer each (stored uncompressed: sizes are exact)
+    const layout = path.join(work, 'quota-images');
+    const bld = new ImageBuilder(layout);
+    for (const n of ['q1', 'q2']) {
+      const img = bld.image({ layers: [{ files: { [`data/${n}.bin`]: randomBytes(2 << 20) }, compression: 'none' }] });
+      bld.tag(n, img.descriptor);
+    }
+    await bld.write();
+    const auth = { Authorization: adminAuth(a), 'Content-Type': 'application/json' };
+    const limit = 3 << 20; // one image (~2 MiB + config + manifest) fits, two do not
+    const created = await fetch(`${a.url}/api/v2.0/projects`, { method: 'POST', headers: auth, body: JSON.stringify({ project_name: 'quota', public: false, storage_limit: limit }) });
+    expect(created.status).toBe(201);
+    const pid = Number(created.headers.get('location')!.split('/').pop());
+    const results = await Promise.allSettled([
+      skopeo.copyDigest(`oci:${layout}:q1`, `docker://${a.host}/quota/one:1`, creds()),
+      skopeo.copyDigest(`oci:${layout}:q2`, `docker://${b.host}/quota/two:1`, creds()),
+    ]);
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    expect(ok).toBeLessThanOrEqual(1);
+    for (const r of results) if (r.status === 'rejected') expect(String(r.reason)).toMatch(/quota exceeded/i);
+    const q = await (await fetch(`${b.url}/api/v2.0/quotas?reference=project&reference_id=${pid}`, { headers: auth })).json();
+    expect(q[0].hard.storage).toBe(limit);
+    expect(q[0].used.storage).toBeLessThanOrEqual(limit);
+    // with the limit raised (through the other replica), the refused image goes in
+    const up = await fetch(`${b.url}/api/v2.0/quotas/${q[0].id}`, { method: 'PUT', headers: auth, body: JSON.stringify({ hard: { storage: 2 * limit } }) });
+    expect(up.status).toBe(200);
+    await skopeo.copy(`oci:${layout}:q1`, `docker://${b.host}/quota/one:1`, creds());
+    await skopeo.copy(`oci:${layout}:q2`, `docker://${a.host}/quota/two:1`, creds());
+  }, 120_000);
 
   it('a job started through one replica runs exactly once across both', async () => {
     const r = await fetch(`${a.url}/api/v2.0/system/gc/schedule`, {
