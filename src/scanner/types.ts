@@ -204,8 +204,11 @@ export interface ImageSource {
   close?(): Promise<void>;
 }
 
-/** Where per-layer indexes are cached. */
+/** Where per-layer indexes are cached (and, optionally, whole merged image indexes). */
 export interface LayerCache {
   get(key: string): Promise<LayerIndex | undefined>;
   put(key: string, index: LayerIndex): Promise<void>;
+  /** a merged index of a whole layer list (key: imageCacheKey), so a rescan neither reads nor merges layers */
+  getImage?(key: string): Promise<ImageIndex | undefined>;
+  putImage?(key: string, index: ImageIndex): Promise<void>;
 }

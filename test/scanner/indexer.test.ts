@@ -158,6 +158,60 @@ describe('layer cache', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  test('a merged image index is cached: a rescan reads one entry, no layer; same result; EOL recomputed for the scan date', async () => {
+    const buster = 'PRETTY_NAME="Debian GNU/Linux 10 (buster)"\nVERSION_ID="10"\nVERSION_CODENAME=buster\nID=debian\n';
+    const [base, app] = await layers(
+      [
+        { name: 'etc/os-release', content: buster },
+        { name: 'var/lib/dpkg/status', content: status([['base', '1'], ['other', '2']]) },
+      ],
+      [{ name: 'app/key', content: 'x' }],
+    );
+    const blobs = new Map<string, Buffer>();
+    const config = { history: [{ created_by: 'ADD rootfs /' }, { created_by: 'COPY app /app' }] };
+    const cache = new MemoryLayerCache();
+    const gets: string[] = [];
+    const get = cache.get.bind(cache);
+    cache.get = (k: string) => (gets.push(k), get(k));
+    const before = new Date('2024-01-01T00:00:00Z'); // buster supported until 2024-06-30
+    const first = await indexImage(new MemSource(blobs, [base!, app!], config), { analyzers, cache, now: before });
+    expect(first.os?.eol).toMatchObject({ eol: false, date: '2024-06-30' });
+    expect(gets).toHaveLength(2); // two layer misses
+    const again = new MemSource(blobs, [base!, app!], config);
+    const second = await indexImage(again, { analyzers, cache, now: before });
+    expect(again.opened).toEqual([]);
+    expect(gets).toHaveLength(2); // no layer entry read: the merged index answered
+    expect(second).toEqual(first);
+    // a later scan date: the cached merge gets the end-of-life status of that date
+    const later = await indexImage(new MemSource(blobs, [base!, app!], config), { analyzers, cache, now: NOW });
+    expect(later.os?.eol).toMatchObject({ eol: true, date: '2024-06-30' });
+    expect({ ...later, os: { ...later.os, eol: undefined } }).toEqual({ ...first, os: { ...first.os, eol: undefined } });
+    // another build history is another merge (attribution names the instructions)
+    const other = await indexImage(new MemSource(blobs, [base!, app!], { history: [{ created_by: 'ADD other /' }, { created_by: 'COPY app /app' }] }), { analyzers, cache, now: NOW });
+    expect(gets).toHaveLength(4); // merged again from the two cached layers
+    expect(other.packages[0]!.layer?.createdBy).toBe('ADD other /');
+    // the same layers in another order are another image
+    await indexImage(new MemSource(blobs, [app!, base!]), { analyzers, cache, now: NOW });
+    expect(gets).toHaveLength(6);
+  });
+  test('a merged index is not cached when a layer could not be read', async () => {
+    const [good, bad] = await layers([{ name: 'app/key', content: 'x' }], [{ name: 'app/key2', content: 'y' }]);
+    const blobs = new Map<string, Buffer>();
+    const cache = new MemoryLayerCache();
+    const src = new MemSource(blobs, [good!, bad!]);
+    const open = src.openBlob.bind(src);
+    src.openBlob = async (d: string) => {
+      if (d === src.layers[1]!.digest) throw new Error('404');
+      return open(d);
+    };
+    await indexImage(src, { analyzers, cache });
+    expect(cache.size).toBe(1); // the good layer only
+    const retry = new MemSource(blobs, [good!, bad!]);
+    const r = await indexImage(retry, { analyzers, cache });
+    expect(retry.opened).toEqual([retry.layers[1]!.digest]);
+    expect(r.issues).toEqual([]);
+    expect(cache.size).toBe(3); // both layers and the image
+  });
   test('progress events', async () => {
     const [l] = await layers([{ name: 'f', content: 'x' }]);
     const src = new MemSource(new Map(), [l!]);

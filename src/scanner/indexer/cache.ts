@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FileAnalyzer, LayerCache, LayerIndex } from '../types.ts';
+import type { FileAnalyzer, ImageIndex, LayerCache, LayerIndex, LayerRef } from '../types.ts';
 import type { LayerLimits } from './layer-reader.ts';
 
 /** Bump when the reader's output for the same input changes. */
@@ -24,6 +24,35 @@ export function layerCacheKey(digest: string, analyzers: readonly Pick<FileAnaly
     .digest('hex')
     .slice(0, 24);
   return `${digest.replace(/[^A-Za-z0-9._-]/g, '_')}.${h}`;
+}
+
+/** Bump when mergeLayers' output for the same layer indexes changes (invalidates image entries). */
+export const MERGE_VERSION = 1;
+
+/**
+ * Key of a merged image index: the layer list as the merge sees it (digests, diff ids, build
+ * instructions), with everything layerCacheKey covers, and the merge's own version.
+ */
+export function imageCacheKey(refs: readonly LayerRef[], analyzers: readonly Pick<FileAnalyzer, 'name' | 'version'>[], limits: LayerLimits): string {
+  const layers = refs.map((r) => [r.digest, r.diffId ?? '', r.createdBy ?? '']);
+  const h = createHash('sha256')
+    .update(JSON.stringify({ merge: MERGE_VERSION, layer: layerCacheKey('', analyzers, limits), layers }))
+    .digest('hex')
+    .slice(0, 40);
+  return `image.${h}`;
+}
+
+export function isImageIndex(v: unknown): v is ImageIndex {
+  if (!v || typeof v !== 'object') return false;
+  const o = v as Record<string, unknown>;
+  return (
+    Array.isArray(o.packages) &&
+    o.packages.every((p) => p && typeof p === 'object' && typeof (p as { name?: unknown }).name === 'string' && typeof (p as { version?: unknown }).version === 'string') &&
+    Array.isArray(o.findings) &&
+    Array.isArray(o.issues) &&
+    Array.isArray(o.layers) &&
+    (o.os === undefined || (typeof o.os === 'object' && o.os !== null))
+  );
 }
 
 /** The minimal shape check a cached entry must pass; anything else is a miss. */
@@ -63,6 +92,14 @@ export class MemoryLayerCache implements LayerCache {
   async put(key: string, index: LayerIndex): Promise<void> {
     this.map.set(key, JSON.stringify(index));
   }
+  async getImage(key: string): Promise<ImageIndex | undefined> {
+    const s = this.map.get(key);
+    if (s === undefined) return undefined;
+    return JSON.parse(s) as ImageIndex;
+  }
+  async putImage(key: string, index: ImageIndex): Promise<void> {
+    this.map.set(key, JSON.stringify(index));
+  }
   get size(): number {
     return this.map.size;
   }
@@ -77,6 +114,14 @@ export class FsLayerCache implements LayerCache {
   }
 
   async get(key: string): Promise<LayerIndex | undefined> {
+    return this.read(key, isLayerIndex);
+  }
+
+  async getImage(key: string): Promise<ImageIndex | undefined> {
+    return this.read(key, isImageIndex);
+  }
+
+  private async read<T>(key: string, valid: (v: unknown) => v is T): Promise<T | undefined> {
     const f = this.file(key);
     let text: string;
     try {
@@ -86,7 +131,7 @@ export class FsLayerCache implements LayerCache {
     }
     try {
       const v: unknown = JSON.parse(text);
-      if (isLayerIndex(v)) return v;
+      if (valid(v)) return v;
     } catch {
       /* corrupt: fall through */
     }
@@ -94,7 +139,15 @@ export class FsLayerCache implements LayerCache {
     return undefined;
   }
 
+  async putImage(key: string, index: ImageIndex): Promise<void> {
+    await this.write(key, index);
+  }
+
   async put(key: string, index: LayerIndex): Promise<void> {
+    await this.write(key, index);
+  }
+
+  private async write(key: string, index: unknown): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const f = this.file(key);
     const tmp = `${f}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;

@@ -1,8 +1,11 @@
 // indexImage: every layer of an ImageSource → LayerIndex (cached by digest + analyzer set +
 // limits) → merged ImageIndex. Layers are read concurrently; a layer digest appearing twice is
-// read once; a layer already in the cache is not opened at all.
+// read once; a layer already in the cache is not opened at all. When the cache keeps merged
+// indexes too (getImage/putImage), a rescan of the same layer list reads one entry and merges
+// nothing; only the end-of-life status, which depends on the scan date, is computed again.
 import type { FileAnalyzer, ImageConfig, ImageIndex, ImageSource, LayerCache, LayerRef } from '../types.ts';
-import { layerCacheKey } from './cache.ts';
+import { eolOf } from '../analyzers/eol.ts';
+import { imageCacheKey, layerCacheKey } from './cache.ts';
 import { errMessage, readLayerDetailed, resolveLimits, type IndexedLayer, type LayerLimits } from './layer-reader.ts';
 import { mergeLayers } from './merge.ts';
 
@@ -52,6 +55,31 @@ export async function indexImage(source: ImageSource, opts: IndexImageOptions): 
     }
   };
 
+  const imageKey = opts.cache?.getImage && opts.cache.putImage ? imageCacheKey(refs, opts.analyzers, limits) : undefined;
+  if (imageKey) {
+    let hit: ImageIndex | undefined;
+    try {
+      hit = await opts.cache!.getImage!(imageKey);
+    } catch {
+      hit = undefined;
+    }
+    if (hit && hit.layers.length === total && hit.layers.every((l, i) => l.digest === refs[i]!.digest)) {
+      source.layers.forEach((l, i) => {
+        emit({ type: 'layer-start', index: i, total, digest: l.digest, size: l.size, cached: true });
+        emit({ type: 'layer-done', index: i, total, digest: l.digest, cached: true, bytes: 0, entries: 0, issues: 0 });
+      });
+      if (hit.os) {
+        // the one date-dependent part of a merge (mergeLayers sets nothing else from `now`)
+        delete hit.os.eol;
+        const eol = eolOf(hit.os, opts.now ?? new Date());
+        if (eol) hit.os.eol = eol;
+      }
+      return hit;
+    }
+  }
+  // only a merge of layers that were all read (or cached) completely is kept
+  let imageCacheable = true;
+
   // one read per distinct digest
   const byDigest = new Map<string, Promise<IndexedLayer>>();
   const indexOne = async (i: number): Promise<IndexedLayer> => {
@@ -94,11 +122,13 @@ export async function indexImage(source: ImageSource, opts: IndexImageOptions): 
       };
       cacheable = false;
     }
+    if (!cacheable) imageCacheable = false;
     if (opts.cache && cacheable) {
       try {
         await opts.cache.put(key, index);
       } catch (err) {
         index.issues.push({ message: `layer cache write failed: ${errMessage(err)}` });
+        imageCacheable = false;
       }
     }
     emit({ type: 'layer-done', index: i, total, digest: desc.digest, cached: false, bytes: index.stats.bytes, entries: index.stats.entries, issues: index.issues.length });
@@ -121,5 +151,13 @@ export async function indexImage(source: ImageSource, opts: IndexImageOptions): 
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(total, 1)) }, worker));
-  return mergeLayers(refs, results, { now: opts.now });
+  const merged = mergeLayers(refs, results, { now: opts.now });
+  if (imageKey && imageCacheable) {
+    try {
+      await opts.cache!.putImage!(imageKey, merged);
+    } catch {
+      /* the layer entries are kept; the next scan merges again */
+    }
+  }
+  return merged;
 }
