@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 import { busyPercent } from './lib/procstat.ts';
+import { pgReachable } from '../src/metadata/pg-test-store.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -962,19 +963,6 @@ async function timeMatches(url: string, backend: string, sets: { name: string; o
   return out;
 }
 
-async function pgReachable(url: string): Promise<boolean> {
-  const pg = (await import('pg')).default;
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
 
 async function dropPgSchema(url: string, schema: string): Promise<void> {
   const pg = (await import('pg')).default;

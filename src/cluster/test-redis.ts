@@ -2,6 +2,7 @@
 // kill and restart (on the same port) to exercise outages. Never touches the machine's Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { freePort } from '../../test/helpers/servers.ts';
 
 export interface PrivateRedis {
   url: string;
@@ -11,17 +12,6 @@ export interface PrivateRedis {
   /** start it again on the same port (empty: no persistence) */
   restart(): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {

@@ -21,3 +21,15 @@ export async function openPgTestStore(prefix = 'wharf_t'): Promise<{ store: Meta
     },
   };
 }
+
+/** Whether a PostgreSQL server answers at `url` (tests that need one skip otherwise). */
+export async function pgReachable(url = PG_TEST_URL): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    await c.end();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -69,7 +69,9 @@ export class QuotaGuard implements RegistryGuard {
     // a refusal commits too (the clean-up of landed and expired reservations stays done)
     const refused = await meta.writeTx(async (trx): Promise<{ current: number; hard: number } | null> => {
       // serializes this project's admissions everywhere (SQLite: the transaction holds the write lock)
-      const locked = await (meta.dialect === 'postgres' ? trx.selectFrom('project_quotas').select(['hard_bytes']).where('project_id', '=', lim.projectId).forUpdate() : trx.selectFrom('project_quotas').select(['hard_bytes']).where('project_id', '=', lim.projectId)).executeTakeFirst();
+      let lock = trx.selectFrom('project_quotas').select('hard_bytes').where('project_id', '=', lim.projectId);
+      if (meta.dialect === 'postgres') lock = lock.forUpdate();
+      const locked = await lock.executeTakeFirst();
       const hard = locked ? Number(locked.hard_bytes) : UNLIMITED; // the limit as of now, under the lock
       if (hard === UNLIMITED) return null;
       const now = Date.now();

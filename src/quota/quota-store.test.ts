@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciError } from '../errors/oci-errors.ts';
 import { openMetadata } from '../metadata/open.ts';
+import { pgReachable } from '../metadata/pg-test-store.ts';
 import type { MetadataStore } from '../metadata/store.ts';
 import { digestOf } from '../oci/digest.ts';
 import { ImmutableRuleStore, MAX_RULES_PER_PROJECT, parseRule, RuleConflictError, RuleLimitError } from '../immutability/rules.ts';
@@ -18,17 +19,6 @@ import { QuotaStore, UNLIMITED } from './store.ts';
 
 const PG = process.env.WHARF_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const d = (s: string) => digestOf(s);
-
-async function pgReachable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const backends: { name: string; open(): Promise<{ store: MetadataStore; url: string; cleanup(): Promise<void> }> }[] = [
   {
@@ -61,7 +51,7 @@ const backends: { name: string; open(): Promise<{ store: MetadataStore; url: str
   },
 ];
 
-const havePg = await pgReachable();
+const havePg = await pgReachable(PG);
 
 for (const b of backends) {
   describe.skipIf(b.name === 'postgres' && !havePg)(`quotas and immutable rules: ${b.name}`, () => {

@@ -2,27 +2,17 @@
 // it gives the same answers as the sources run through tsx, it is only used while current, and in
 // CI (WHARF_REQUIRE_BUNDLE=1, after `npm ci`) it is current — so every test that spawns
 // bin/wharf.js (all server tests) runs what users run.
-import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/servers.ts';
 import { ImageBuilder } from '../helpers/image-builder.ts';
+import { run } from '../helpers/clients.ts';
 // @ts-expect-error plain JavaScript module without types
 import { sourceStamp } from '../../scripts/source-stamp.js';
 
-function node(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d) => (stdout += d));
-    proc.stderr.on('data', (d) => (stderr += d));
-    proc.on('error', reject);
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-    proc.stdin.end(opts.input ?? '');
-  });
-}
+const node = (args: string[], opts: { input?: string; env?: Record<string, string> } = {}) =>
+  run(process.execPath, args, { cwd: repoRoot, env: opts.env, input: opts.input ?? '', allowFail: true });
 
 describe('the prebuilt bundle', () => {
   // a bundle of our own, inside node_modules so that its bare imports resolve like dist/'s
@@ -101,12 +91,12 @@ describe('the prebuilt bundle', () => {
     });
     b.tag('v1', img.descriptor);
     await b.write();
-    const run = (entry: string, env: Record<string, string> = {}) =>
+    const scan = (entry: string, env: Record<string, string> = {}) =>
       node([entry, 'scan', '-q', '--format', 'json', '--cache-dir', path.join(work, `cache-${entry === 'bin/wharf.js' ? 'src' : 'dist'}`), `${layout}:v1`], {
         env: { WHARF_DATA_DIR: path.join(work, 'data'), WHARF_LOG_LEVEL: 'warn', ...env },
       });
-    const bundled = await run(path.join(out, 'main.js'));
-    const sources = await run('bin/wharf.js', { WHARF_FROM_SOURCES: '1' });
+    const bundled = await scan(path.join(out, 'main.js'));
+    const sources = await scan('bin/wharf.js', { WHARF_FROM_SOURCES: '1' });
     expect(bundled.code, bundled.stderr).toBe(0);
     expect(sources.code, sources.stderr).toBe(0);
     const strip = (s: string) => {

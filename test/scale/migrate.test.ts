@@ -11,7 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
 import { openMetadata } from '../../src/metadata/open.ts';
-import { PG_TEST_URL } from '../../src/metadata/pg-test-store.ts';
+import { PG_TEST_URL, pgReachable } from '../../src/metadata/pg-test-store.ts';
 import { isSchemaMismatch } from '../../src/metadata/migrate-policy.ts';
 import { knownMigrations, schemaStatus } from '../../src/metadata/schema-check.ts';
 import { startWharf } from '../helpers/servers.ts';
@@ -133,17 +133,6 @@ describe('SQLite (embedded)', () => {
     await expect(openMetadata(`sqlite:${path.join(dir, 'wharf.db')}`)).rejects.toSatisfy((e) => isSchemaMismatch(e) && e.kind === 'newer');
   });
 });
-
-async function pgReachable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG_TEST_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.skipIf(!(await pgReachable()))('PostgreSQL (scale-out)', () => {
   const schema = `wharf_mig_${randomBytes(5).toString('hex')}`;

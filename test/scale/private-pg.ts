@@ -2,9 +2,9 @@
 // that a test may stop, crash and restart — never the machine's shared server.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../helpers/servers.ts';
 
 export interface PrivatePg {
   url: string;
@@ -21,17 +21,6 @@ function binDir(): string {
   const v = existsSync(base) ? readdirSync(base).sort((a, b) => Number(b) - Number(a))[0] : undefined;
   if (!v) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql');
   return path.join(base, v, 'bin');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 export async function startPrivatePg(): Promise<PrivatePg> {

@@ -6,25 +6,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { openMetadata } from '../../src/metadata/open.ts';
-import { openPgTestStore, PG_TEST_URL } from '../../src/metadata/pg-test-store.ts';
+import { openPgTestStore, pgReachable } from '../../src/metadata/pg-test-store.ts';
 import type { MetadataStore } from '../../src/metadata/store.ts';
 import type { Package } from '../../src/scanner/types.ts';
 
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/vulndata');
 export const fx = (p: string) => path.join(FIXTURES, p);
-
-export async function pgReachable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG_TEST_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { pgReachable };
 
 export interface Backend {
   name: string;

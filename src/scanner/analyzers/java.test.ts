@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FileInfo, Package } from '../types.ts';
 import { JAVA_LIMITS, javaAnalyzer, parseJarFileName, parseManifest, parseProperties } from './java.ts';
-import { makeZip } from '../../../test/fixtures/scanner/lang/make-zip.ts';
+import { makeZip, overlapping } from '../../../test/fixtures/scanner/lang/make-zip.ts';
 
 const FIX = join(import.meta.dirname, '../../../test/fixtures/scanner/lang/java');
 const info = (path: string): FileInfo => ({ path, size: 0, mode: 0o644, type: 'file' });
@@ -11,44 +11,6 @@ type Out = { packages?: Package[]; issues?: Array<{ path?: string; message: stri
 const analyze = (path: string, buf: Buffer) => javaAnalyzer.analyze(path, buf, info(path)) as Out;
 const fix = (name: string) => readFileSync(join(FIX, name));
 const rows = (o: Out) => (o.packages ?? []).map((p) => `${p.name}@${p.version} ${p.path}`);
-
-/**
- * The overlapping-entries zip bomb: `zip` plus `copies` extra central-directory records that all
- * point at the local header of the entry named `target` (renamed `rename(i)` each, so that every
- * visit gets a unique path). The result stays a few bytes per copy.
- */
-function overlapping(zip: Buffer, target: string, copies: number, rename: (i: number) => string): Buffer {
-  const eocd = zip.length - 22;
-  if (zip.readUInt32LE(eocd) !== 0x06054b50) throw new Error('test helper: plain EOCD expected');
-  const total = zip.readUInt16LE(eocd + 10);
-  const cdSize = zip.readUInt32LE(eocd + 12);
-  const cdOffset = zip.readUInt32LE(eocd + 16);
-  let rec: Buffer | undefined;
-  for (let p = cdOffset; p < cdOffset + cdSize; ) {
-    const n = zip.readUInt16LE(p + 28);
-    const len = 46 + n + zip.readUInt16LE(p + 30) + zip.readUInt16LE(p + 32);
-    if (zip.toString('utf8', p + 46, p + 46 + n) === target) rec = zip.subarray(p, p + 46); // fixed part, no extra/comment
-    p += len;
-  }
-  if (!rec) throw new Error(`test helper: no entry ${target}`);
-  const extra: Buffer[] = [];
-  for (let i = 0; i < copies; i++) {
-    const name = Buffer.from(rename(i));
-    const h = Buffer.from(rec);
-    h.writeUInt16LE(name.length, 28);
-    h.writeUInt16LE(0, 30);
-    h.writeUInt16LE(0, 32);
-    extra.push(h, name);
-  }
-  const more = Buffer.concat(extra);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(total + copies, 8);
-  end.writeUInt16LE(total + copies, 10);
-  end.writeUInt32LE(cdSize + more.length, 12);
-  end.writeUInt32LE(cdOffset, 16);
-  return Buffer.concat([zip.subarray(0, cdOffset + cdSize), more, end]);
-}
 
 describe('java analyzer: wants', () => {
   it('java archives by extension', () => {
